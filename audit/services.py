@@ -1,0 +1,33 @@
+"""Writes of evidence. Each runs on the evidence connection and commits on its own."""
+
+from __future__ import annotations
+
+import logging
+
+from .actors import Actor
+from .models import AccessDenial, RequestRecord
+
+logger = logging.getLogger("zentra.audit")
+
+
+def access_denial_record(*, actor: Actor | str, action: str, target: str = "", tenant_id: str = "",
+                         role: str = "", target_tenant_id: str = "", reason: str = "",
+                         request_id: str | None = "") -> AccessDenial:
+    actor_label = actor.label if isinstance(actor, Actor) else ""
+    return AccessDenial.objects.create(
+        actor=str(actor)[:200], actor_label=actor_label[:200], action=action[:200], target=target[:200],
+        tenant_id=tenant_id or "", role=role[:100], target_tenant_id=target_tenant_id or "",
+        reason=reason[:500], request_id=request_id or "",
+    )
+
+
+def request_record_write(*, request_id: str, tenant_id: str, actor: str, method: str, path: str, status: int,
+                         idempotency_key: str, idempotent_replay: bool, duration_ms: int) -> None:
+    try:
+        RequestRecord.objects.create(
+            request_id=request_id, tenant_id=tenant_id, actor=actor[:200], method=method, path=path[:500],
+            status=status, idempotency_key=idempotency_key[:255], idempotent_replay=idempotent_replay,
+            duration_ms=duration_ms,
+        )
+    except Exception:  # the response is already decided; losing one record must not turn it into a 500
+        logger.exception("could not write the request record of %s", request_id)

@@ -1,0 +1,78 @@
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from zentra.api.fields import MAX_AMOUNT, MetadataField, StrictBooleanField, StrictCharField, StrictChoiceField, StrictIntegerField
+
+from .. import currencies
+from ..models import ACCOUNT_TYPES, Account
+from ..selectors import account_balances
+
+
+class CurrencyField(StrictCharField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("min_length", 3)
+        kwargs.setdefault("max_length", 3)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if not currencies.is_supported(value):
+            raise serializers.ValidationError(f"{value!r} is not a supported ISO 4217 currency code (upper case).")
+        return value
+
+
+class AccountCreateInput(serializers.Serializer):
+    customer = StrictCharField(max_length=255, required=False, allow_blank=True, default="")
+    currency = CurrencyField()
+    account_type = StrictChoiceField(choices=ACCOUNT_TYPES)
+    name = StrictCharField(max_length=255, required=False, allow_blank=True, default="")
+    normal_balance = StrictChoiceField(choices=["debit", "credit"], required=False, default="credit")
+    allow_overdraft = StrictBooleanField(required=False, default=False)
+    overdraft_limit = StrictIntegerField(required=False, allow_null=True, default=None, min_value=0,
+                                         max_value=MAX_AMOUNT)
+    metadata = MetadataField()
+
+    def validate(self, attrs):
+        if attrs.get("overdraft_limit") is not None and not attrs.get("allow_overdraft"):
+            raise serializers.ValidationError({"overdraft_limit": "Only accounts with allow_overdraft have a limit."})
+        if attrs["account_type"] in ("reserve", "settlement", "payout"):
+            raise serializers.ValidationError(
+                {"account_type": "System accounts (reserve, settlement, payout) are created by bootstrap_tenant."})
+        return attrs
+
+
+class AccountTransitionInput(serializers.Serializer):
+    reason = StrictCharField(max_length=500, required=False, allow_blank=True, default="")
+
+
+class BalancesOutput(serializers.Serializer):
+    posted = serializers.IntegerField()
+    held = serializers.IntegerField()
+    available = serializers.IntegerField(allow_null=True, help_text="null: overdraft without limit")
+
+
+class AccountOutput(serializers.ModelSerializer):
+    object = serializers.SerializerMethodField()
+    balances = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Account
+        fields = ["id", "object", "customer", "name", "currency", "account_type", "normal_balance", "status",
+                  "allow_overdraft", "overdraft_limit", "is_system", "balances", "metadata", "created_at"]
+        read_only_fields = fields
+
+    def get_object(self, obj) -> str:
+        return "account"
+
+    @extend_schema_field(BalancesOutput)
+    def get_balances(self, obj):
+        return account_balances(obj).as_dict()
+
+
+class BalanceOutput(serializers.Serializer):
+    account = serializers.CharField()
+    currency = serializers.CharField()
+    posted = serializers.IntegerField()
+    held = serializers.IntegerField()
+    available = serializers.IntegerField(allow_null=True)
+    as_of = serializers.DateTimeField()

@@ -1,0 +1,50 @@
+"""Ledger errors, each with the problem code of API.md.
+
+ZentraError
+  NotFound            -> not_found (404)
+  InvalidStateTransition -> invalid_state_transition (409)
+  LedgerError (422)
+    AccountNotActive        account_not_active
+    AccountNotEmpty         account_not_empty
+    CurrencyMismatch        currency_mismatch
+    InsufficientFunds       insufficient_funds
+    UnbalancedTransaction   unbalanced_transaction
+  AlreadyReversed (409)     already_reversed
+"""
+
+from zentra.errors import Conflict, InvalidStateTransition, NotFound, Unprocessable  # noqa: F401
+
+
+class LedgerError(Unprocessable):
+    code = "ledger_error"
+    title = "Ledger error"
+
+
+class AccountNotActive(LedgerError):
+    code = "account_not_active"
+    title = "Account not active"
+
+
+class AccountNotEmpty(LedgerError):
+    code = "account_not_empty"
+    title = "Account not empty"
+
+
+class CurrencyMismatch(LedgerError):
+    code = "currency_mismatch"
+    title = "Currency mismatch"
+
+
+class InsufficientFunds(LedgerError):
+    code = "insufficient_funds"
+    title = "Insufficient funds"
+
+
+class UnbalancedTransaction(LedgerError):
+    code = "unbalanced_transaction"
+    title = "Unbalanced transaction"
+
+
+class AlreadyReversed(Conflict):
+    code = "already_reversed"
+    title = "Already reversed"

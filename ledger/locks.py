@@ -1,0 +1,18 @@
+"""The only place ledger rows are locked.
+
+Accounts are always locked in primary-key order: two postings touching the same accounts
+then queue behind each other instead of deadlocking (each would otherwise hold one row the
+other waits for).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from .models import Account
+
+
+def lock_accounts(account_ids: Iterable[str]) -> list[Account]:
+    ids = sorted(set(account_ids))
+    return list(Account.objects.select_for_update(of=("self",)).select_related("tenant")
+                .filter(pk__in=ids).order_by("pk"))

@@ -1,0 +1,219 @@
+"""The one ModelAdmin base every admin class uses: everything scoped to the operator's tenants.
+
+Querysets, object pages, history pages, foreign-key choices and filters only reach tenants on
+which the operator holds the needed guardian object permission. An object of another tenant
+answers 404, exactly like a missing one, and leaves an AccessDenial.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.template.response import TemplateResponse
+from simple_history.admin import SimpleHistoryAdmin
+
+from audit.actors import Actor
+from audit.context import current_request_id
+from audit.services import access_denial_record
+from zentra.errors import ZentraError
+
+from .models import Tenant
+from .roles import OPERATE, VIEW
+from .scoping import roles_of, tenant_ids_for_user
+
+
+def deny(request, *, action: str, target: str = "", target_tenant_id: str = "", reason: str) -> None:
+    user = request.user
+    access_denial_record(actor=Actor.for_user(user), role=roles_of(user), action=action, target=target,
+                         target_tenant_id=target_tenant_id, reason=reason,
+                         request_id=getattr(request, "request_id", None) or current_request_id())
+
+
+class TenantListFilter(admin.SimpleListFilter):
+    """A tenant filter listing only the operator's tenants (the stock one would list them all)."""
+
+    title = "tenant"
+    parameter_name = "tenant"
+
+    def lookups(self, request, model_admin):
+        ids = model_admin.allowed_tenant_ids(request, VIEW)
+        tenants = Tenant.objects.all() if ids is None else Tenant.objects.filter(pk__in=ids)
+        return [(t.pk, t.slug) for t in tenants.order_by("slug")]
+
+    def __init__(self, request, params, model, model_admin):
+        self.model_admin = model_admin
+        super().__init__(request, params, model, model_admin)
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(**{self.model_admin.tenant_field: self.value()})
+        return queryset
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 3}),
+                             help_text="Why: kept with the change as evidence.")
+
+
+class TenantScopedAdmin(SimpleHistoryAdmin):
+    # The column holding the owning tenant's id.
+    tenant_field = "tenant_id"
+    view_perm = VIEW
+    add_perm: str | None = None
+    change_perm: str | None = None
+    delete_perm: str | None = None
+
+    # --- which tenants ------------------------------------------------------------------
+
+    def allowed_tenant_ids(self, request, perm: str) -> set[str] | None:
+        """None means every tenant (the platform superuser)."""
+        if request.user.is_superuser:
+            return None
+        return tenant_ids_for_user(request.user, perm)
+
+    def tenant_of(self, obj) -> str:
+        return obj.pk if self.tenant_field == "pk" else getattr(obj, self.tenant_field)
+
+    def _allowed(self, request, perm: str | None, obj=None) -> bool:
+        if perm is None or not request.user.is_active or not request.user.is_staff:
+            return False
+        ids = self.allowed_tenant_ids(request, perm)
+        if ids is None:
+            return True
+        if obj is None:
+            return bool(ids)
+        return self.tenant_of(obj) in ids
+
+    def scope(self, request, queryset, perm: str | None = None):
+        ids = self.allowed_tenant_ids(request, perm or self.view_perm)
+        if ids is None:
+            return queryset
+        return queryset.filter(**{f"{self.tenant_field}__in": ids})
+
+    # --- Django admin permission hooks ----------------------------------------------------
+
+    def get_queryset(self, request):
+        return self.scope(request, super().get_queryset(request))
+
+    def has_module_permission(self, request):
+        return self._allowed(request, self.view_perm)
+
+    def has_view_permission(self, request, obj=None):
+        return self._allowed(request, self.view_perm, obj) or self.has_change_permission(request, obj)
+
+    def has_add_permission(self, request):
+        return self._allowed(request, self.add_perm)
+
+    def has_change_permission(self, request, obj=None):
+        return self._allowed(request, self.change_perm, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._allowed(request, self.delete_perm, obj)
+
+    def has_operate_permission(self, request, obj=None):
+        return self._allowed(request, OPERATE, obj)
+
+    # --- objects of other tenants: 404 and evidence ----------------------------------------
+
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is not None:
+            return obj
+        model = self.model
+        owner = None
+        try:
+            found = model._default_manager.filter(pk=object_id).first()
+        except (ValueError, TypeError):
+            found = None
+        if found is not None:
+            owner = self.tenant_of(found)
+            deny(request, action=f"admin:view {model._meta.label_lower}", target=str(object_id),
+                 target_tenant_id=owner or "", reason="object outside the operator's tenants")
+        raise Http404(f"No {model._meta.verbose_name} with id {object_id!r}")
+
+    def history_view(self, request, object_id, extra_context=None):
+        self.get_object(request, unquote(object_id))
+        return super().history_view(request, object_id, extra_context=extra_context)
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        self.get_object(request, unquote(object_id))
+        return super().history_form_view(request, object_id, version_id, extra_context=extra_context)
+
+    def changelist_view(self, request, extra_context=None):
+        if not self.has_view_or_change_permission(request):
+            deny(request, action=f"admin:list {self.model._meta.label_lower}", reason="no role grants this page")
+            raise PermissionDenied
+        wanted = request.GET.get("tenant")
+        if wanted:
+            ids = self.allowed_tenant_ids(request, self.view_perm)
+            if ids is not None and wanted not in ids:
+                if Tenant.objects.filter(pk=wanted).exists():
+                    deny(request, action=f"admin:list {self.model._meta.label_lower}", target=wanted,
+                         target_tenant_id=wanted, reason="tenant outside the operator's tenants")
+                raise Http404("No such tenant")
+        return super().changelist_view(request, extra_context=extra_context)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        related = db_field.related_model
+        perm = self.change_perm or self.add_perm or self.view_perm
+        ids = self.allowed_tenant_ids(request, perm)
+        if ids is not None:
+            if related is Tenant:
+                kwargs["queryset"] = Tenant.objects.filter(pk__in=ids)
+            elif any(f.name == "tenant" for f in related._meta.get_fields()):
+                kwargs["queryset"] = related._default_manager.filter(tenant_id__in=ids)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def get_list_filter(self, request):
+        filters = list(super().get_list_filter(request))
+        if self.tenant_field != "pk" and TenantListFilter not in filters:
+            filters.insert(0, TenantListFilter)
+        return filters
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    # --- careful actions ------------------------------------------------------------------
+
+    def confirm_and_apply(self, request, queryset, *, title: str, verb: str, apply, perm: str = OPERATE):
+        """An action with a confirmation page asking for a reason; `apply(obj, reason, actor)`
+        calls a service. Objects the operator may not act on are refused one by one."""
+        if "confirm" in request.POST:
+            form = ReasonForm(request.POST)
+            if form.is_valid():
+                actor = Actor.for_user(request.user)
+                allowed = self.allowed_tenant_ids(request, perm)
+                done = 0
+                for obj in queryset:
+                    if allowed is not None and self.tenant_of(obj) not in allowed:
+                        deny(request, action=f"admin:{verb} {self.model._meta.label_lower}", target=str(obj.pk),
+                             target_tenant_id=self.tenant_of(obj), reason="role does not allow this action")
+                        self.message_user(request, f"{obj}: not allowed for your role", messages.ERROR)
+                        continue
+                    try:
+                        apply(obj, form.cleaned_data["reason"], actor)
+                    except ZentraError as exc:
+                        self.message_user(request, f"{obj}: {exc.detail} ({exc.code})", messages.ERROR)
+                        continue
+                    done += 1
+                if done:
+                    self.message_user(request, f"{verb.capitalize()}: {done} done.", messages.SUCCESS)
+                return None
+        else:
+            form = ReasonForm()
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "objects": list(queryset),
+            "form": form,
+            "action": request.POST.get("action"),
+            "opts": self.model._meta,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "verb": verb,
+        }
+        return TemplateResponse(request, "admin/zentra/confirm_action.html", context)

@@ -1,0 +1,88 @@
+"""The demo tenant of `make run`. Idempotent: a second run reuses everything it finds."""
+
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from audit.actors import Actor
+from ledger.models import Account
+from ledger.services.accounts import account_create, account_system_ensure
+from tenants.keys import key_matches, parse_prefix
+from tenants.models import ApiKey, Tenant
+from tenants.roles import ROLE_PERMISSIONS
+from tenants.services import api_key_create, demo_user_ensure, membership_set, tenant_create
+
+ACTOR = Actor.system("seed_demo")
+DEMO_KEY_FILE = Path(settings.BASE_DIR) / "var" / "demo-api-key"
+
+DEMO_ACCOUNTS = [
+    # (name, customer, currency, account_type, normal_balance, allow_overdraft)
+    ("Funding USD", "", "USD", "external", "debit", True),
+    ("Alice USD", "cus_alice", "USD", "customer", "credit", False),
+    ("Bob USD", "cus_bob", "USD", "customer", "credit", False),
+    ("Demo Shop USD", "mer_demo_shop", "USD", "merchant", "credit", False),
+    ("Funding EUR", "", "EUR", "external", "debit", True),
+    ("Alice EUR", "cus_alice", "EUR", "customer", "credit", False),
+    ("Demo Shop EUR", "mer_demo_shop", "EUR", "merchant", "credit", False),
+]
+
+
+class Command(BaseCommand):
+    help = "Seed (or reuse) the demo tenant: one login per role, USD and EUR accounts, an API key."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--base-url", default="http://127.0.0.1:8000")
+
+    def handle(self, *args, base_url, **options):
+        tenant = self._tenant("demo", "Demo Payments")
+        other = self._tenant("acme", "Acme (another tenant)")
+        password = settings.ZENTRA_DEMO_PASSWORD
+        logins = []
+        for role in ROLE_PERMISSIONS:
+            user = demo_user_ensure(username=f"demo-{role}", password=password, actor=ACTOR)
+            membership_set(tenant=tenant, user=user, role=role, actor=ACTOR)
+            logins.append((user.username, role, "demo"))
+        acme_user = demo_user_ensure(username="acme-operator", password=password, actor=ACTOR)
+        membership_set(tenant=other, user=acme_user, role="operator", actor=ACTOR)
+        logins.append(("acme-operator", "operator", "acme"))
+
+        accounts = {spec[0]: self._account(tenant, *spec) for spec in DEMO_ACCOUNTS}
+        self._account(other, "Acme customer USD", "cus_acme", "USD", "customer", "credit", False)
+        raw_key = self._api_key(tenant)
+
+        self.stdout.write(self.style.SUCCESS("Zentra demo is ready."))
+        self.stdout.write(f"  Admin:    {base_url}/admin/")
+        self.stdout.write(f"  API docs: {base_url}/v1/docs")
+        self.stdout.write(f"  Logins (password {password!r}):")
+        for username, role, slug in logins:
+            self.stdout.write(f"    {username:<18} {role:<11} tenant {slug}")
+        self.stdout.write(f"  Demo API key (tenant demo, write): {raw_key}")
+        self.stdout.write(f"  Try: curl -H 'Authorization: Bearer {raw_key}' {base_url}/v1/accounts")
+        self.stdout.write(f"  Alice USD account: {accounts['Alice USD'].id}")
+
+    def _tenant(self, slug: str, name: str) -> Tenant:
+        tenant = Tenant.objects.filter(slug=slug).first() or tenant_create(slug=slug, name=name, actor=ACTOR)
+        for currency in ("USD", "EUR"):
+            account_system_ensure(tenant=tenant, currency=currency, actor=ACTOR)
+        return tenant
+
+    def _account(self, tenant, name, customer, currency, account_type, normal_balance, allow_overdraft) -> Account:
+        existing = Account.objects.filter(tenant=tenant, name=name).first()
+        return existing or account_create(
+            tenant=tenant, name=name, customer=customer, currency=currency, account_type=account_type,
+            normal_balance=normal_balance, allow_overdraft=allow_overdraft, actor=ACTOR)
+
+    def _api_key(self, tenant: Tenant) -> str:
+        """Keys are stored hashed, so the demo key is kept in var/ (git-ignored) to be shown again."""
+        if DEMO_KEY_FILE.exists():
+            raw = DEMO_KEY_FILE.read_text().strip()
+            prefix = parse_prefix(raw)
+            key = ApiKey.objects.filter(prefix=prefix, tenant=tenant, revoked_at__isnull=True).first() if prefix else None
+            if key is not None and key_matches(raw, key.key_hash):
+                return raw
+        _, raw = api_key_create(tenant=tenant, name="demo", scope=ApiKey.SCOPE_WRITE, actor=ACTOR)
+        DEMO_KEY_FILE.parent.mkdir(parents=True, exist_ok=True)
+        DEMO_KEY_FILE.write_text(raw + "\n")
+        DEMO_KEY_FILE.chmod(0o600)
+        return raw

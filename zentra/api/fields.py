@@ -1,0 +1,73 @@
+"""Strict input fields: JSON types are taken as they are, never coerced.
+
+DRF's stock fields accept "12" for an integer, 1.0 for an integer, "true" for a boolean and
+42 for a string. Money must not: a float, a string or a boolean where an amount belongs is a
+400, whatever its value.
+"""
+
+import json
+
+from rest_framework import serializers
+
+MAX_AMOUNT = 2**63 - 1
+METADATA_MAX_BYTES = 8 * 1024
+
+
+class StrictCharField(serializers.CharField):
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    default_error_messages = {"invalid": "Must be a JSON boolean."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+
+class StrictIntegerField(serializers.IntegerField):
+    default_error_messages = {"invalid": "Must be a JSON integer."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class AmountField(StrictIntegerField):
+    """A positive amount in minor units: 0 < amount <= 2^63-1."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_AMOUNT)
+        super().__init__(**kwargs)
+
+
+class MetadataField(serializers.JSONField):
+    """A JSON object of at most 8 KiB, keys as strings."""
+
+    default_error_messages = {"not_object": "Must be a JSON object.",
+                              "too_large": f"Must be at most {METADATA_MAX_BYTES} bytes as JSON."}
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("default", dict)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            self.fail("not_object")
+        if len(json.dumps(data, separators=(",", ":"))) > METADATA_MAX_BYTES:
+            self.fail("too_large")
+        return data
+
+
+class StrictChoiceField(serializers.ChoiceField):
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid_choice", input=data)
+        return super().to_internal_value(data)

@@ -1,0 +1,23 @@
+import psycopg
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from psycopg import sql
+
+
+class Command(BaseCommand):
+    help = "Create the configured PostgreSQL database if it does not exist yet."
+
+    def handle(self, *args, **options):
+        db = settings.DATABASES["default"]
+        params = {"dbname": "postgres", "user": db["USER"] or None, "password": db["PASSWORD"] or None,
+                  "host": db["HOST"] or None, "port": db["PORT"] or None, "connect_timeout": 5}
+        try:
+            with psycopg.connect(**{k: v for k, v in params.items() if v is not None}, autocommit=True) as conn:
+                exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db["NAME"]]).fetchone()
+                if exists:
+                    self.stdout.write(f"database {db['NAME']} exists")
+                    return
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(db["NAME"])))
+                self.stdout.write(self.style.SUCCESS(f"created database {db['NAME']}"))
+        except psycopg.OperationalError as exc:
+            raise CommandError(f"cannot reach PostgreSQL at {db['HOST']}:{db['PORT']}: {exc}") from exc

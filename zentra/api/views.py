@@ -1,0 +1,84 @@
+"""The base of every tenant-scoped API view: auth, idempotency, object lookup with evidence."""
+
+from __future__ import annotations
+
+from django.db.models import Model, QuerySet
+from rest_framework.views import APIView
+
+from audit.services import access_denial_record
+from zentra.errors import NotFound, ValidationFailed
+
+from .idempotency import HEADER, IdempotentReplay, idempotency_begin, idempotency_finish
+from .pagination import list_body, paginate
+
+
+class TenantAPIView(APIView):
+    """request.tenant is the API key's tenant; every POST passes the Idempotency-Key gate."""
+
+    _idempotency_claim = None
+
+    @property
+    def tenant(self):
+        return self.request.tenant
+
+    @property
+    def actor(self):
+        return self.request.user.actor
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if request.method == "POST":
+            self._idempotency_claim = idempotency_begin(
+                tenant_id=request.tenant.id, raw_key=request.headers.get(HEADER), method=request.method,
+                path=request.path, body=request.body, request_id=getattr(request, "request_id", ""),
+            )
+            request._request.idempotency_key = self._idempotency_claim.key
+
+    def handle_exception(self, exc):
+        if isinstance(exc, IdempotentReplay):
+            self.request._request.idempotent_replay = True
+            self.request._request.idempotency_key = exc.record.key
+            return exc.response()
+        return super().handle_exception(exc)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if self._idempotency_claim is not None:
+            idempotency_finish(self._idempotency_claim, response)
+            self._idempotency_claim = None
+        return response
+
+    # --- reads -----------------------------------------------------------------------------
+
+    def tenant_object(self, queryset: QuerySet, object_id: str, *, label: str) -> Model:
+        """The tenant's object, or 404. An object of another tenant also answers 404,
+        exactly as if it did not exist, and leaves an AccessDenial."""
+        obj = queryset.filter(tenant=self.tenant, pk=object_id).first()
+        if obj is not None:
+            return obj
+        self.deny_if_foreign(queryset.model, object_id)
+        raise NotFound(f"No such {label}: {object_id}")
+
+    def deny_if_foreign(self, model: type[Model], object_id: str) -> None:
+        owner = model._default_manager.filter(pk=object_id).values_list("tenant_id", flat=True).first()
+        if owner is not None and owner != self.tenant.id:
+            access_denial_record(
+                actor=self.actor, tenant_id=self.tenant.id, role=self.request.auth.scope,
+                action=f"{self.request.method} {self.request.path}", target=object_id, target_tenant_id=owner,
+                reason="object belongs to another tenant", request_id=getattr(self.request, "request_id", ""))
+
+    def list_response(self, queryset: QuerySet, serializer_class, *, order_field: str = "id",
+                      cursor_queryset: QuerySet | None = None):
+        from rest_framework.response import Response
+
+        page, has_more = paginate(self.request, queryset, order_field=order_field, cursor_queryset=cursor_queryset)
+        return Response(list_body(serializer_class(page, many=True).data, has_more))
+
+    def choice_filter(self, queryset: QuerySet, param: str, choices, field: str | None = None) -> QuerySet:
+        value = self.request.query_params.get(param)
+        if value is None:
+            return queryset
+        if value not in choices:
+            raise ValidationFailed(f"{param}: unknown value {value!r}",
+                                   errors=[{"field": param, "message": f"Must be one of {', '.join(sorted(choices))}."}])
+        return queryset.filter(**{field or param: value})

@@ -1,0 +1,28 @@
+import os
+
+from celery import Celery
+from celery.schedules import crontab
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "zentra.settings")
+
+app = Celery("zentra")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.update(
+    # acks_late: a task whose worker dies is delivered again; tasks are idempotent services.
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    task_serializer="json",
+    result_serializer="json",
+    accept_content=["json"],
+    task_ignore_result=True,
+    timezone="UTC",
+    broker_transport_options={"visibility_timeout": 3600},
+    beat_schedule={
+        "purge-expired-idempotency-keys": {
+            "task": "zentra.tasks.idempotency_keys_purge",
+            "schedule": crontab(minute=17),
+        },
+    },
+)
+app.autodiscover_tasks(["zentra", "tenants", "ledger", "webhooks", "audit"])
