@@ -16,3 +16,11 @@ def lock_accounts(account_ids: Iterable[str]) -> list[Account]:
     ids = sorted(set(account_ids))
     return list(Account.objects.select_for_update(of=("self",)).select_related("tenant")
                 .filter(pk__in=ids).order_by("pk"))
+
+
+def lock_transaction(transaction_id: str):
+    """Serialises reversals of one transaction (a row lock, not an update: entries stay append-only)."""
+    from .models import LedgerTransaction
+
+    return (LedgerTransaction.objects.select_for_update(of=("self",)).select_related("tenant")
+            .filter(pk=transaction_id).first())

@@ -38,10 +38,13 @@ class Account(models.Model):
         null=True, blank=True, help_text="With allow_overdraft: how far below zero it may go (empty: no limit).")
     is_system = models.BooleanField(default=False, help_text="Reserve, settlement or payout account of the tenant.")
     posted_balance = models.BigIntegerField(default=0, editable=False)
+    # Head of the account's entry chain: sequence and hash of its latest entry.
+    last_sequence = models.BigIntegerField(default=0, editable=False)
+    hash_head = models.CharField(max_length=64, blank=True, default="", editable=False)
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
-    history = tracked_history()
+    history = tracked_history(excluded_fields=["last_sequence", "hash_head"])
 
     class Meta:
         ordering = ["-created_at"]
@@ -70,3 +73,133 @@ class Account(models.Model):
     def __str__(self) -> str:
         label = self.name or self.customer or self.account_type
         return f"{label} ({self.currency}, {self.id})"
+
+
+def new_transaction_id() -> str:
+    return new_id("txn")
+
+
+def new_entry_id() -> str:
+    return new_id("ent")
+
+
+TRANSACTION_KINDS = ["transfer", "reversal", "hold", "capture", "release", "expiry", "settlement", "payout"]
+
+
+class LedgerTransaction(models.Model):
+    """A balanced set of entries, posted at once. Append-only: a mistake is fixed by a
+    reversal that references the original (`reverses`), never by UPDATE or DELETE."""
+
+    id = models.CharField(primary_key=True, max_length=40, default=new_transaction_id, editable=False)
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="ledger_transactions")
+    kind = models.CharField(max_length=20, choices=[(k, k) for k in TRANSACTION_KINDS], default="transfer")
+    description = models.CharField(max_length=500, blank=True, default="")
+    metadata = models.JSONField(default=dict, blank=True)
+    reverses = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT,
+                                    related_name="reversed_by")
+    effective_at = models.DateTimeField()
+    created_at = models.DateTimeField()
+    source_request_id = models.CharField(max_length=80, blank=True, default="")
+    actor = models.CharField(max_length=200, blank=True, default="")
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["tenant", "-id"], name="txn_tenant_recent"),
+            models.Index(fields=["tenant", "kind", "-id"], name="txn_tenant_kind_recent"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(kind__in=TRANSACTION_KINDS), name="txn_kind_known"),
+            models.CheckConstraint(condition=Q(reverses__isnull=True) | Q(kind="reversal"),
+                                   name="txn_only_reversals_reverse"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.id}"
+
+    @property
+    def status(self) -> str:
+        return "posted"
+
+
+class LedgerEntry(models.Model):
+    """One side of a posting on one account.
+
+    `sequence` numbers the account's entries 1, 2, 3...; `balance_after` is the account's
+    balance once this entry applied, so statements and as-of balances read without summing.
+    `hash` chains the account's entries: sha256(previous hash + canonical content).
+    """
+
+    id = models.CharField(primary_key=True, max_length=40, default=new_entry_id, editable=False)
+    # No single-column indexes on tenant and account: (account, sequence) and the composite
+    # tenant keys of migration 0003 already serve those lookups, and every index costs a posting.
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="+", db_index=False)
+    transaction = models.ForeignKey(LedgerTransaction, on_delete=models.PROTECT, related_name="entries")
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries", db_index=False)
+    direction = models.CharField(max_length=6, choices=Account.NORMAL_BALANCE_CHOICES)
+    amount = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    sequence = models.BigIntegerField()
+    balance_after = models.BigIntegerField()
+    hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["account", "-sequence"]
+        verbose_name_plural = "ledger entries"
+        indexes = [
+            # as-of balances: the last entry of the account at or before an instant
+            models.Index(fields=["account", "created_at", "sequence"], name="entry_account_time"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "sequence"], name="entry_sequence_unique_per_account"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="entry_amount_positive"),
+            models.CheckConstraint(condition=Q(direction__in=[DEBIT, CREDIT]), name="entry_direction_known"),
+            models.CheckConstraint(condition=Q(sequence__gte=1), name="entry_sequence_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.direction} {self.amount} {self.currency} on {self.account_id} #{self.sequence}"
+
+
+def new_reconciliation_id() -> str:
+    return new_id("rec")
+
+
+class ReconciliationRun(models.Model):
+    """One verification of a tenant's ledger: balances, sequences, hash chain, trial balance."""
+
+    RUNNING, OK, BROKEN = "running", "ok", "broken"
+
+    id = models.CharField(primary_key=True, max_length=40, default=new_reconciliation_id, editable=False)
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="reconciliation_runs")
+    status = models.CharField(max_length=10, choices=[(s, s) for s in (RUNNING, OK, BROKEN)], default=RUNNING)
+    trigger = models.CharField(max_length=20, default="command")
+    actor = models.CharField(max_length=200, blank=True, default="")
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    accounts_checked = models.PositiveIntegerField(default=0)
+    entries_checked = models.BigIntegerField(default=0)
+    breaks_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["tenant", "-started_at"], name="recon_tenant_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.id} {self.status}"
+
+
+class ReconciliationBreak(models.Model):
+    run = models.ForeignKey(ReconciliationRun, on_delete=models.CASCADE, related_name="breaks")
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="+")
+    account_id = models.CharField(max_length=40, blank=True, default="")
+    currency = models.CharField(max_length=3, blank=True, default="")
+    kind = models.CharField(max_length=40)
+    detail = models.TextField()
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.account_id or self.currency}"

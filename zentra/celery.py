@@ -19,6 +19,10 @@ app.conf.update(
     timezone="UTC",
     broker_transport_options={"visibility_timeout": 3600},
     beat_schedule={
+        "verify-ledger-nightly": {
+            "task": "ledger.tasks.ledger_verify_all",
+            "schedule": crontab(hour=2, minute=30),
+        },
         "purge-expired-idempotency-keys": {
             "task": "zentra.tasks.idempotency_keys_purge",
             "schedule": crontab(minute=17),

@@ -1,10 +1,10 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from zentra.api.fields import MAX_AMOUNT, MetadataField, StrictBooleanField, StrictCharField, StrictChoiceField, StrictIntegerField
+from zentra.api.fields import MAX_AMOUNT, AmountField, MetadataField, StrictBooleanField, StrictCharField, StrictChoiceField, StrictIntegerField
 
 from .. import currencies
-from ..models import ACCOUNT_TYPES, Account
+from ..models import ACCOUNT_TYPES, Account, LedgerEntry, LedgerTransaction
 from ..selectors import account_balances
 
 
@@ -76,3 +76,69 @@ class BalanceOutput(serializers.Serializer):
     held = serializers.IntegerField()
     available = serializers.IntegerField(allow_null=True)
     as_of = serializers.DateTimeField()
+
+
+class EntryInputSerializer(serializers.Serializer):
+    account = StrictCharField(max_length=40)
+    direction = StrictChoiceField(choices=["debit", "credit"])
+    amount = AmountField()
+    currency = CurrencyField(required=False)
+
+
+class TransactionCreateInput(serializers.Serializer):
+    description = StrictCharField(max_length=500, required=False, allow_blank=True, default="")
+    effective_at = serializers.DateTimeField(required=False, default=None)
+    entries = EntryInputSerializer(many=True, min_length=2, max_length=100)
+    metadata = MetadataField()
+
+
+class TransactionReverseInput(serializers.Serializer):
+    reason = StrictCharField(max_length=500, required=False, allow_blank=True, default="")
+
+
+class TransactionEntryOutput(serializers.ModelSerializer):
+    account = serializers.CharField(source="account_id")
+
+    class Meta:
+        model = LedgerEntry
+        fields = ["id", "account", "direction", "amount", "currency", "balance_after", "sequence"]
+        read_only_fields = fields
+
+
+class TransactionOutput(serializers.ModelSerializer):
+    object = serializers.SerializerMethodField()
+    status = serializers.CharField()
+    entries = serializers.SerializerMethodField()
+    reverses = serializers.CharField(source="reverses_id", allow_null=True)
+    reversed_by = serializers.SerializerMethodField()
+
+    class Meta:
+        model = LedgerTransaction
+        fields = ["id", "object", "status", "kind", "description", "entries", "reverses", "reversed_by", "metadata",
+                  "created_at", "effective_at"]
+        read_only_fields = fields
+
+    def get_object(self, obj) -> str:
+        return "transaction"
+
+    @extend_schema_field(TransactionEntryOutput(many=True))
+    def get_entries(self, obj):
+        rows = getattr(obj, "posted_entries", None)
+        rows = sorted(obj.entries.all() if rows is None else rows, key=lambda e: e.id)
+        return TransactionEntryOutput(rows, many=True).data
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_reversed_by(self, obj):
+        try:
+            return obj.reversed_by.id
+        except LedgerTransaction.DoesNotExist:
+            return None
+
+
+class StatementEntryOutput(serializers.ModelSerializer):
+    transaction = serializers.CharField(source="transaction_id")
+
+    class Meta:
+        model = LedgerEntry
+        fields = ["id", "transaction", "direction", "amount", "currency", "balance_after", "sequence", "created_at"]
+        read_only_fields = fields

@@ -9,4 +9,9 @@ urlpatterns = [
     path("accounts/<str:account_id>/freeze", views.AccountFreezeView.as_view(), name="account-freeze"),
     path("accounts/<str:account_id>/unfreeze", views.AccountUnfreezeView.as_view(), name="account-unfreeze"),
     path("accounts/<str:account_id>/close", views.AccountCloseView.as_view(), name="account-close"),
+    path("accounts/<str:account_id>/entries", views.AccountEntriesView.as_view(), name="account-entries"),
+    path("transactions", views.TransactionListCreateView.as_view(), name="transactions"),
+    path("transactions/<str:transaction_id>", views.TransactionDetailView.as_view(), name="transaction"),
+    path("transactions/<str:transaction_id>/reverse", views.TransactionReverseView.as_view(),
+         name="transaction-reverse"),
 ]

@@ -1,4 +1,5 @@
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
@@ -7,10 +8,24 @@ from zentra.api.pagination import LIST_PARAMS
 from zentra.api.views import TenantAPIView
 
 from .. import currencies
-from ..models import ACCOUNT_TYPES, Account
-from ..selectors import account_balances
+from zentra.errors import ValidationFailed
+
+from ..models import ACCOUNT_TYPES, TRANSACTION_KINDS, Account, LedgerEntry, LedgerTransaction
+from ..selectors import account_balances, account_statement, transactions_for_api
 from ..services.accounts import account_close, account_create, account_freeze, account_unfreeze
-from .serializers import AccountCreateInput, AccountOutput, AccountTransitionInput, BalanceOutput
+from ..services.postings import EntryInput, ledger_transaction_post, ledger_transaction_reverse
+from .serializers import (AccountCreateInput, AccountOutput, AccountTransitionInput, BalanceOutput,
+                          StatementEntryOutput, TransactionCreateInput, TransactionOutput, TransactionReverseInput)
+
+def parse_as_of(raw: str | None):
+    if not raw:
+        return None
+    value = parse_datetime(raw.replace(" ", "+"))  # a bare "+" in a query string arrives as a space
+    if value is None or value.tzinfo is None:
+        raise ValidationFailed("as_of must be an ISO 8601 timestamp with a time zone",
+                               errors=[{"field": "as_of", "message": "ISO 8601 timestamp with time zone expected."}])
+    return value
+
 
 class AccountListCreateView(TenantAPIView):
     @extend_schema(operation_id="accounts_list", responses=AccountOutput(many=True), parameters=LIST_PARAMS + [
@@ -42,13 +57,14 @@ class AccountDetailView(TenantAPIView):
 
 
 class AccountBalanceView(TenantAPIView):
-    @extend_schema(operation_id="accounts_balance", responses=BalanceOutput)
+    @extend_schema(operation_id="accounts_balance", responses=BalanceOutput, parameters=[
+        OpenApiParameter("as_of", str, description="ISO 8601 timestamp; the balance at that instant (default now)")])
     def get(self, request, account_id):
         account = self.tenant_object(Account.objects.all(), account_id, label="account")
-        now = timezone.now()
-        balances = account_balances(account)
+        as_of = parse_as_of(request.query_params.get("as_of"))
+        balances = account_balances(account, as_of=as_of)
         return Response(BalanceOutput({"account": account.id, "currency": account.currency, **balances.as_dict(),
-                                       "as_of": now}).data)
+                                       "as_of": as_of or timezone.now()}).data)
 
 
 class _AccountTransitionView(TenantAPIView):
@@ -76,3 +92,57 @@ class AccountCloseView(_AccountTransitionView):
     @extend_schema(operation_id="accounts_close", request=AccountTransitionInput, responses=AccountOutput)
     def post(self, request, account_id):
         return self.transition(request, account_id, account_close)
+
+
+class AccountEntriesView(TenantAPIView):
+    @extend_schema(operation_id="accounts_entries", responses=StatementEntryOutput(many=True), parameters=LIST_PARAMS)
+    def get(self, request, account_id):
+        account = self.tenant_object(Account.objects.all(), account_id, label="account")
+        statement = account_statement(account)
+        return self.list_response(statement, StatementEntryOutput, order_field="sequence")
+
+
+class TransactionListCreateView(TenantAPIView):
+    @extend_schema(operation_id="transactions_list", responses=TransactionOutput(many=True), parameters=LIST_PARAMS + [
+        OpenApiParameter("account", str, description="transactions with an entry on this account"),
+        OpenApiParameter("kind", str, enum=TRANSACTION_KINDS)])
+    def get(self, request):
+        queryset = transactions_for_api(self.tenant)
+        cursor_queryset = queryset
+        account_id = request.query_params.get("account")
+        if account_id:
+            account = self.tenant_object(Account.objects.all(), account_id, label="account")
+            queryset = queryset.filter(pk__in=LedgerEntry.objects.filter(account=account).values("transaction_id"))
+        queryset = self.choice_filter(queryset, "kind", TRANSACTION_KINDS)
+        return self.list_response(queryset, TransactionOutput, cursor_queryset=cursor_queryset)
+
+    @extend_schema(operation_id="transactions_create", request=TransactionCreateInput, responses={201: TransactionOutput})
+    def post(self, request):
+        data = TransactionCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        entries = [EntryInput(account_id=e["account"], direction=e["direction"], amount=e["amount"],
+                              currency=e.get("currency")) for e in values["entries"]]
+        txn = ledger_transaction_post(tenant=self.tenant, entries=entries, actor=self.actor,
+                                      description=values["description"], metadata=values["metadata"],
+                                      effective_at=values["effective_at"])
+        return Response(TransactionOutput(txn).data, status=status.HTTP_201_CREATED)
+
+
+class TransactionDetailView(TenantAPIView):
+    @extend_schema(operation_id="transactions_retrieve", responses=TransactionOutput)
+    def get(self, request, transaction_id):
+        txn = self.tenant_object(transactions_for_api(self.tenant), transaction_id, label="transaction")
+        return Response(TransactionOutput(txn).data)
+
+
+class TransactionReverseView(TenantAPIView):
+    @extend_schema(operation_id="transactions_reverse", request=TransactionReverseInput,
+                   responses={201: TransactionOutput})
+    def post(self, request, transaction_id):
+        self.tenant_object(LedgerTransaction.objects.all(), transaction_id, label="transaction")
+        data = TransactionReverseInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        reversal = ledger_transaction_reverse(tenant=self.tenant, transaction_id=transaction_id, actor=self.actor,
+                                              reason=data.validated_data["reason"])
+        return Response(TransactionOutput(reversal).data, status=status.HTTP_201_CREATED)

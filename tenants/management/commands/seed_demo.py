@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand
 from audit.actors import Actor
 from ledger.models import Account
 from ledger.services.accounts import account_create, account_system_ensure
+from ledger.services.postings import EntryInput, ledger_transaction_post
 from tenants.keys import key_matches, parse_prefix
 from tenants.models import ApiKey, Tenant
 from tenants.roles import ROLE_PERMISSIONS
@@ -49,6 +50,7 @@ class Command(BaseCommand):
 
         accounts = {spec[0]: self._account(tenant, *spec) for spec in DEMO_ACCOUNTS}
         self._account(other, "Acme customer USD", "cus_acme", "USD", "customer", "credit", False)
+        self._fund(tenant, accounts)
         raw_key = self._api_key(tenant)
 
         self.stdout.write(self.style.SUCCESS("Zentra demo is ready."))
@@ -72,6 +74,15 @@ class Command(BaseCommand):
         return existing or account_create(
             tenant=tenant, name=name, customer=customer, currency=currency, account_type=account_type,
             normal_balance=normal_balance, allow_overdraft=allow_overdraft, actor=ACTOR)
+
+    def _fund(self, tenant, accounts) -> None:
+        """Opening balances, posted once through the ledger like any other transfer."""
+        for funding, customer, amount in (("Funding USD", "Alice USD", 250_000), ("Funding USD", "Bob USD", 80_000),
+                                          ("Funding EUR", "Alice EUR", 120_000)):
+            if accounts[customer].last_sequence == 0:
+                ledger_transaction_post(tenant=tenant, actor=ACTOR, description=f"Opening balance {customer}",
+                                        entries=[EntryInput(accounts[funding].id, "debit", amount),
+                                                 EntryInput(accounts[customer].id, "credit", amount)])
 
     def _api_key(self, tenant: Tenant) -> str:
         """Keys are stored hashed, so the demo key is kept in var/ (git-ignored) to be shown again."""

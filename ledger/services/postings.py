@@ -1,0 +1,176 @@
+"""Postings: the only way money moves. One durable transaction per public call.
+
+Every posting locks the accounts it touches in primary-key order (ledger/locks.py), checks
+them, appends balanced entries with their sequence, running balance and chain hash, moves
+the stored balances, and writes its event, all in one database transaction.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from audit.actors import Actor, acting_as
+from audit.context import current_request_id
+from audit.services import access_denial_record
+from webhooks.services import event_emit
+from zentra.api.fields import MAX_AMOUNT
+from zentra.errors import NotFound, ValidationFailed
+
+from ..chain import entry_hash
+from ..errors import (AccountNotActive, AlreadyReversed, CurrencyMismatch, InsufficientFunds, InvalidStateTransition,
+                      UnbalancedTransaction)
+from ..locks import lock_accounts, lock_transaction
+from ..models import CREDIT, DEBIT, Account, LedgerEntry, LedgerTransaction
+
+REVERSIBLE_KINDS = {"transfer"}
+
+
+@dataclass(frozen=True)
+class EntryInput:
+    account_id: str
+    direction: str
+    amount: int
+    currency: str | None = None  # when given, must equal the account's
+
+
+def _signed(account: Account, direction: str, amount: int) -> int:
+    return amount if direction == account.normal_balance else -amount
+
+
+def _floor(account: Account) -> int | None:
+    """The lowest balance the account may reach; None when it may go anywhere."""
+    if not account.allow_overdraft:
+        return 0
+    return None if account.overdraft_limit is None else -account.overdraft_limit
+
+
+def _validate_shape(entries: list[EntryInput]) -> None:
+    if len(entries) < 2:
+        raise ValidationFailed("A transaction needs at least two entries",
+                               errors=[{"field": "entries", "message": "At least two entries."}])
+    for index, entry in enumerate(entries):
+        if entry.direction not in (DEBIT, CREDIT):
+            raise ValidationFailed(f"entries[{index}].direction must be debit or credit")
+        if isinstance(entry.amount, bool) or not isinstance(entry.amount, int) or not 0 < entry.amount <= MAX_AMOUNT:
+            raise ValidationFailed(f"entries[{index}].amount must be a positive integer in minor units")
+
+
+def _check_accounts(*, tenant, entries: list[EntryInput], accounts: dict[str, Account], actor: Actor) -> None:
+    for index, entry in enumerate(entries):
+        account = accounts.get(entry.account_id)
+        if account is None or account.tenant_id != tenant.id:
+            if account is not None:
+                access_denial_record(actor=actor, tenant_id=tenant.id, action="post entry", target=entry.account_id,
+                                     target_tenant_id=account.tenant_id, reason="account belongs to another tenant",
+                                     request_id=current_request_id())
+            raise NotFound(f"No such account: {entry.account_id}",
+                           errors=[{"field": f"entries[{index}].account", "message": "No such account."}])
+        if account.status != Account.ACTIVE:
+            raise AccountNotActive(f"Account {account.id} is {account.status}; it takes no new postings")
+        if entry.currency is not None and entry.currency != account.currency:
+            raise CurrencyMismatch(f"Entry {index} is in {entry.currency} but account {account.id} is in "
+                                   f"{account.currency}",
+                                   errors=[{"field": f"entries[{index}].currency", "message": "Differs from the account's currency."}])
+    net_by_currency: dict[str, int] = defaultdict(int)
+    for entry in entries:
+        currency = accounts[entry.account_id].currency
+        net_by_currency[currency] += entry.amount if entry.direction == DEBIT else -entry.amount
+    unbalanced = {c: n for c, n in net_by_currency.items() if n != 0}
+    if unbalanced:
+        detail = ", ".join(f"{c}: debits exceed credits by {n}" if n > 0 else f"{c}: credits exceed debits by {-n}"
+                           for c, n in sorted(unbalanced.items()))
+        raise UnbalancedTransaction(f"Debits must equal credits per currency ({detail})")
+
+
+def post_entries(*, tenant, entries: list[EntryInput], actor: Actor, kind: str = "transfer", description: str = "",
+                 metadata: dict | None = None, effective_at: datetime | None = None,
+                 reverses: LedgerTransaction | None = None) -> LedgerTransaction:
+    """The posting itself, inside the caller's transaction (holds and payments post through
+    it inside their own units). Callers outside ledger/services use ledger_transaction_post."""
+    _validate_shape(entries)
+    locked = {account.id: account for account in lock_accounts(e.account_id for e in entries)}
+    _check_accounts(tenant=tenant, entries=entries, accounts=locked, actor=actor)
+
+    deltas: dict[str, int] = defaultdict(int)
+    for entry in entries:
+        deltas[entry.account_id] += _signed(locked[entry.account_id], entry.direction, entry.amount)
+    for account_id, delta in deltas.items():
+        account = locked[account_id]
+        floor = _floor(account)
+        if delta < 0 and floor is not None and account.posted_balance + delta < floor:
+            available = account.posted_balance - floor
+            raise InsufficientFunds(f"Account {account.id} has {available} available, {-delta} requested")
+
+    # Taken after the locks, so an account's entries are dated in the order they were appended.
+    now = timezone.now()
+    txn = LedgerTransaction.objects.create(
+        tenant=tenant, kind=kind, description=description, metadata=metadata or {}, reverses=reverses,
+        effective_at=effective_at or now, created_at=now, source_request_id=current_request_id() or "",
+        actor=str(actor))
+    rows = []
+    for entry in entries:
+        account = locked[entry.account_id]
+        account.last_sequence += 1
+        account.posted_balance += _signed(account, entry.direction, entry.amount)
+        row = LedgerEntry(tenant=tenant, transaction=txn, account=account, direction=entry.direction,
+                          amount=entry.amount, currency=account.currency, sequence=account.last_sequence,
+                          balance_after=account.posted_balance, created_at=now)
+        row.hash = entry_hash(account.hash_head, row)
+        account.hash_head = row.hash
+        rows.append(row)
+    LedgerEntry.objects.bulk_create(rows)
+    for account_id in sorted(deltas):
+        account = locked[account_id]
+        Account.objects.filter(pk=account_id).update(
+            posted_balance=account.posted_balance, last_sequence=account.last_sequence, hash_head=account.hash_head)
+    txn.posted_entries = rows  # spares the event payload a query for what was just written
+    return txn
+
+
+def _transaction_event(txn: LedgerTransaction, type: str, actor: Actor) -> None:
+    from ..api.serializers import TransactionOutput
+
+    event_emit(tenant=txn.tenant, type=type, resource_id=txn.id, data_object=TransactionOutput(txn).data, actor=actor)
+
+
+@transaction.atomic(durable=True)
+def ledger_transaction_post(*, tenant, entries: list[EntryInput], actor: Actor, description: str = "",
+                            metadata: dict | None = None, effective_at: datetime | None = None) -> LedgerTransaction:
+    """Post a balanced transfer. Emits transaction.posted."""
+    with acting_as(actor):
+        txn = post_entries(tenant=tenant, entries=entries, actor=actor, kind="transfer", description=description,
+                           metadata=metadata, effective_at=effective_at)
+        _transaction_event(txn, "transaction.posted", actor)
+        return txn
+
+
+@transaction.atomic(durable=True)
+def ledger_transaction_reverse(*, tenant, transaction_id: str, actor: Actor, reason: str = "") -> LedgerTransaction:
+    """Post the mirror image of a transfer, referencing it. Emits transaction.reversed."""
+    with acting_as(actor):
+        original = lock_transaction(transaction_id)
+        if original is None or original.tenant_id != tenant.id:
+            if original is not None:
+                access_denial_record(actor=actor, tenant_id=tenant.id, action="reverse transaction",
+                                     target=transaction_id, target_tenant_id=original.tenant_id,
+                                     reason="transaction belongs to another tenant", request_id=current_request_id())
+            raise NotFound(f"No such transaction: {transaction_id}")
+        if original.kind == "reversal":
+            raise InvalidStateTransition(f"{original.id} is itself a reversal; post a new transaction instead")
+        if LedgerTransaction.objects.filter(reverses=original).exists():
+            raise AlreadyReversed(f"Transaction {original.id} is already reversed")
+        if original.kind not in REVERSIBLE_KINDS:
+            raise InvalidStateTransition(
+                f"{original.id} is a {original.kind} posting; resolve it through its own workflow, not a reversal")
+        mirrored = [EntryInput(account_id=e.account_id, direction=CREDIT if e.direction == DEBIT else DEBIT,
+                               amount=e.amount) for e in original.entries.order_by("id")]
+        reversal = post_entries(tenant=tenant, entries=mirrored, actor=actor, kind="reversal",
+                                description=reason or f"Reversal of {original.id}",
+                                metadata={"reason": reason} if reason else {}, reverses=original)
+        _transaction_event(reversal, "transaction.reversed", actor)
+        return reversal
