@@ -1,0 +1,77 @@
+"""`make bench`: every benchmark in one run, ratios measured side by side.
+
+Uses a throwaway database (zentra_bench by default, recreated each run), never the
+application's own. Prints a table and writes it to bench/results/latest.md.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+from common import configure_django, recreate_database
+
+SECONDS = float(os.environ.get("ZENTRA_BENCH_SECONDS", "8"))
+BIG = int(os.environ.get("ZENTRA_BENCH_BIG_ACCOUNT", "1000000"))
+
+
+def main() -> int:
+    recreate_database()
+    configure_django()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    import postings
+    import http_api
+    import reads
+    from audit.actors import Actor
+    from tenants.services import tenant_bootstrap
+
+    tenant, raw_key = tenant_bootstrap(slug="bench", name="Bench", currency="USD", actor=Actor.system("bench"))
+    lines = [f"# Zentra benchmark, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+             f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+             f"{SECONDS:.0f} s per measurement", ""]
+
+    def out(line: str = "") -> None:
+        print(line, flush=True)
+        lines.append(line)
+
+    out("## Postings per second (service vs raw SQL, same database and triggers)")
+    out("| processes | service | raw SQL | service/raw |")
+    out("|---:|---:|---:|---:|")
+    for row in postings.run(tenant, seconds=SECONDS):
+        out(f"| {row['processes']} | {row['service']:.0f} | {row['raw']:.0f} | {row['ratio']:.2f} |")
+
+    out("")
+    out("## Postings per second through POST /v1/transactions (gunicorn, 4 workers, 4 clients)")
+    accounts = postings.make_accounts(tenant, "http")
+    raw_accounts = postings.make_accounts(tenant, "http-raw")
+    api = http_api.run(raw_key, accounts, seconds=SECONDS)
+    raw = postings.rate(postings._raw_worker, tenant.id, raw_accounts, 4, SECONDS)
+    out("| API | raw SQL (4 processes) | API/raw |")
+    out("|---:|---:|---:|")
+    out(f"| {api:.0f} | {raw:.0f} | {api / raw:.2f} |")
+
+    out("")
+    out(f"## Read latency, median ms (1,000 vs {BIG:,} entries)")
+    small, small_start = reads.seed_account(tenant, 1000, "small")
+    big, big_start = reads.seed_account(tenant, BIG, "big")
+    small_ms = reads.measure(small, small_start, 1000)
+    big_ms = reads.measure(big, big_start, BIG)
+    out(f"| read | 1,000 entries | {BIG:,} entries | big/small |")
+    out("|---|---:|---:|---:|")
+    for name in ("balance", "as_of", "statement"):
+        out(f"| {name} | {small_ms[name]:.3f} | {big_ms[name]:.3f} | {big_ms[name] / small_ms[name]:.2f} |")
+
+    results = Path(__file__).resolve().parent / "results"
+    results.mkdir(exist_ok=True)
+    (results / "latest.md").write_text("\n".join(lines) + "\n")
+    print(f"\nwritten to {results / 'latest.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
