@@ -4,6 +4,7 @@ from rest_framework import serializers
 from zentra.api.fields import MAX_AMOUNT, AmountField, MetadataField, StrictBooleanField, StrictCharField, StrictChoiceField, StrictIntegerField
 
 from .. import currencies
+from ..representations import transaction_payload
 from ..models import ACCOUNT_TYPES, Account, LedgerEntry, LedgerTransaction
 from ..selectors import account_balances
 
@@ -108,9 +109,9 @@ class TransactionEntryOutput(serializers.ModelSerializer):
 class TransactionOutput(serializers.ModelSerializer):
     object = serializers.SerializerMethodField()
     status = serializers.CharField()
-    entries = serializers.SerializerMethodField()
+    entries = TransactionEntryOutput(many=True)
     reverses = serializers.CharField(source="reverses_id", allow_null=True)
-    reversed_by = serializers.SerializerMethodField()
+    reversed_by = serializers.CharField(allow_null=True)
 
     class Meta:
         model = LedgerTransaction
@@ -121,18 +122,16 @@ class TransactionOutput(serializers.ModelSerializer):
     def get_object(self, obj) -> str:
         return "transaction"
 
-    @extend_schema_field(TransactionEntryOutput(many=True))
-    def get_entries(self, obj):
-        rows = getattr(obj, "posted_entries", None)
-        rows = sorted(obj.entries.all() if rows is None else rows, key=lambda e: e.id)
-        return TransactionEntryOutput(rows, many=True).data
-
-    @extend_schema_field(serializers.CharField(allow_null=True))
-    def get_reversed_by(self, obj):
+    def to_representation(self, obj):
+        # The fields above document the shape; the payload itself is built in one place.
+        fresh = getattr(obj, "posted_entries", None)
+        if fresh is not None:  # just posted: entries in hand, nothing can have reversed it yet
+            return transaction_payload(obj, entries=fresh, reversed_by=None)
         try:
-            return obj.reversed_by.id
+            reversed_by = obj.reversed_by.id
         except LedgerTransaction.DoesNotExist:
-            return None
+            reversed_by = None
+        return transaction_payload(obj, entries=obj.entries.all(), reversed_by=reversed_by)
 
 
 class StatementEntryOutput(serializers.ModelSerializer):
