@@ -9,7 +9,9 @@ ZentraError
     CurrencyMismatch        currency_mismatch
     InsufficientFunds       insufficient_funds
     UnbalancedTransaction   unbalanced_transaction
+    AmountExceedsHold       amount_exceeds_hold
   AlreadyReversed (409)     already_reversed
+  HoldNotActive (409)       hold_not_active
 """
 
 from zentra.errors import Conflict, InvalidStateTransition, NotFound, Unprocessable  # noqa: F401
@@ -48,3 +50,13 @@ class UnbalancedTransaction(LedgerError):
 class AlreadyReversed(Conflict):
     code = "already_reversed"
     title = "Already reversed"
+
+
+class HoldNotActive(Conflict):
+    code = "hold_not_active"
+    title = "Hold not active"
+
+
+class AmountExceedsHold(LedgerError):
+    code = "amount_exceeds_hold"
+    title = "Amount exceeds hold"

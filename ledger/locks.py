@@ -24,3 +24,14 @@ def lock_transaction(transaction_id: str):
 
     return (LedgerTransaction.objects.select_for_update(of=("self",)).select_related("tenant")
             .filter(pk=transaction_id).first())
+
+
+def lock_holds(hold_ids, *, skip_locked: bool = False):
+    """Holds are locked before any account (see ledger/services/holds.py), in pk order."""
+    from .models import Hold
+
+    ids = sorted(set(hold_ids))
+    if not ids:
+        return []
+    return list(Hold.objects.select_for_update(of=("self",), skip_locked=skip_locked).select_related("tenant")
+                .filter(pk__in=ids).order_by("pk"))

@@ -97,6 +97,8 @@ class LedgerTransaction(models.Model):
     metadata = models.JSONField(default=dict, blank=True)
     reverses = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT,
                                     related_name="reversed_by")
+    # For kinds hold, capture, release and expiry: the hold this posting places or resolves.
+    hold = models.ForeignKey("Hold", null=True, blank=True, on_delete=models.PROTECT, related_name="transactions")
     effective_at = models.DateTimeField()
     created_at = models.DateTimeField()
     source_request_id = models.CharField(max_length=80, blank=True, default="")
@@ -203,3 +205,75 @@ class ReconciliationBreak(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.account_id or self.currency}"
+
+
+def new_hold_id() -> str:
+    return new_id("hold")
+
+
+class Hold(models.Model):
+    """Funds reserved on an account: posted from the account to the tenant's reserve account,
+    then captured (to a destination), released or expired (back to the account), each its own
+    ledger transaction (LedgerTransaction.hold points here).
+
+    A hold past `expires_at` no longer counts, whatever its stored status: reads show it as
+    available and captures are refused; the expiry job only makes the ledger catch up.
+    """
+
+    ACTIVE, CAPTURED, RELEASED, EXPIRED = "active", "captured", "released", "expired"
+    STATUS_CHOICES = [(s, s.capitalize()) for s in (ACTIVE, CAPTURED, RELEASED, EXPIRED)]
+
+    id = models.CharField(primary_key=True, max_length=40, default=new_hold_id, editable=False)
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="holds")
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="holds")
+    reserve_account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
+    amount = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    captured_amount = models.BigIntegerField(default=0)
+    released_amount = models.BigIntegerField(default=0)
+    status = models.CharField(max_length=10, choices=STATUS_CHOICES, default=ACTIVE)
+    expires_at = models.DateTimeField()
+    reference = models.CharField(max_length=255, blank=True, default="")
+    metadata = models.JSONField(default=dict, blank=True)
+    source_request_id = models.CharField(max_length=80, blank=True, default="")
+    created_by = models.CharField(max_length=200, blank=True, default="")
+    resolved_by = models.CharField(max_length=200, blank=True, default="")
+    resolution_reason = models.CharField(max_length=500, blank=True, default="")
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    history = tracked_history()
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["tenant", "-id"], name="hold_tenant_recent"),
+            # balances (active holds of an account) and the expiry job (active holds due)
+            models.Index(fields=["account", "expires_at"], condition=Q(status="active"), name="hold_active_account"),
+            models.Index(fields=["expires_at"], condition=Q(status="active"), name="hold_active_due"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="hold_amount_positive"),
+            models.CheckConstraint(condition=Q(captured_amount__gte=0) & Q(released_amount__gte=0),
+                                   name="hold_resolved_amounts_not_negative"),
+            models.CheckConstraint(
+                condition=Q(captured_amount__lte=models.F("amount") - models.F("released_amount")),
+                name="hold_resolved_within_amount"),
+            # active: something remains; captured/released/expired: nothing remains
+            models.CheckConstraint(
+                condition=(Q(status="active") & Q(captured_amount__lt=models.F("amount") - models.F("released_amount")))
+                | (Q(status__in=["captured", "released", "expired"])
+                   & Q(captured_amount=models.F("amount") - models.F("released_amount"))),
+                name="hold_status_matches_amounts"),
+            models.CheckConstraint(condition=Q(status__in=["active", "captured", "released", "expired"]),
+                                   name="hold_status_known"),
+            models.CheckConstraint(condition=Q(status="active") | Q(resolved_at__isnull=False),
+                                   name="hold_resolution_dated"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.id} {self.amount} {self.currency} {self.status}"
+
+    @property
+    def remaining(self) -> int:
+        return self.amount - self.captured_amount - self.released_amount

@@ -27,3 +27,32 @@ def transaction_payload(txn, *, entries, reversed_by: str | None) -> dict:
         "reverses": txn.reverses_id, "reversed_by": reversed_by, "metadata": txn.metadata,
         "created_at": iso(txn.created_at), "effective_at": iso(txn.effective_at),
     }
+
+
+def effective_hold_status(hold, now: datetime) -> str:
+    """A hold past its expiry is expired the instant it passes, before the job catches up."""
+    if hold.status == "active" and hold.expires_at <= now:
+        return "expired"
+    return hold.status
+
+
+def hold_payload(hold, *, now: datetime | None = None) -> dict:
+    from django.utils import timezone
+
+    transactions = getattr(hold, "recent_transactions", None)
+    if transactions is None:
+        transactions = list(hold.transactions.all())
+    transactions = sorted(transactions, key=lambda t: (t.created_at, t.id))
+    created = next((t.id for t in transactions if t.kind == "hold"), None)
+    captures = [t.id for t in transactions if t.kind == "capture"]
+    release = next((t.id for t in reversed(transactions) if t.kind in ("release", "expiry")), None)
+    return {
+        "id": hold.id, "object": "hold", "account": hold.account_id, "amount": hold.amount,
+        "currency": hold.currency, "captured_amount": hold.captured_amount,
+        "released_amount": hold.released_amount, "status": effective_hold_status(hold, now or timezone.now()),
+        "expires_at": iso(hold.expires_at), "reference": hold.reference, "metadata": hold.metadata,
+        "source_request_id": hold.source_request_id,
+        "transactions": {"created": created, "captures": captures, "release": release},
+        "resolved_by": hold.resolved_by or None, "resolution_reason": hold.resolution_reason or None,
+        "created_at": iso(hold.created_at), "resolved_at": iso(hold.resolved_at),
+    }

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db.models import F, Q, QuerySet, Sum
+from django.utils import timezone
 
-from .models import Account, LedgerEntry, LedgerTransaction
+from .models import Account, Hold, LedgerEntry, LedgerTransaction
 
 
 @dataclass(frozen=True)
@@ -28,13 +29,49 @@ def posted_balance_as_of(account: Account, as_of: datetime) -> int:
     return value or 0
 
 
+def hold_totals(account: Account, *, now: datetime | None = None) -> tuple[int, int]:
+    """(held, expired but not yet released) remaining amounts of the account's active holds."""
+    now = now or timezone.now()
+    remaining = F("amount") - F("captured_amount") - F("released_amount")
+    totals = Hold.objects.filter(account=account, status=Hold.ACTIVE).aggregate(
+        held=Sum(remaining, filter=Q(expires_at__gt=now), default=0),
+        lapsed=Sum(remaining, filter=Q(expires_at__lte=now), default=0))
+    return totals["held"], totals["lapsed"]
+
+
+def held_as_of(account: Account, as_of: datetime) -> int:
+    """What the account's holds kept reserved at an instant: each hold placed by then and not
+    yet expired then, less what its captures, release or expiry had moved by then."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("""
+            SELECT COALESCE(SUM(h.amount - COALESCE((
+                SELECT SUM(e.amount) FROM ledger_ledgertransaction t
+                JOIN ledger_ledgerentry e ON e.transaction_id = t.id
+                WHERE t.hold_id = h.id AND t.kind IN ('capture', 'release', 'expiry')
+                  AND t.created_at <= %(as_of)s AND e.account_id = h.reserve_account_id AND e.direction = 'debit'
+            ), 0)), 0)
+            FROM ledger_hold h
+            WHERE h.account_id = %(account)s AND h.created_at <= %(as_of)s AND h.expires_at > %(as_of)s""",
+                       {"account": account.id, "as_of": as_of})
+        return int(cursor.fetchone()[0])
+
+
 def account_balances(account: Account, *, as_of: datetime | None = None) -> Balances:
-    posted = account.posted_balance if as_of is None else posted_balance_as_of(account, as_of)
-    held = 0
+    """posted: the ledger balance; held: active, unexpired holds' remaining amounts (already
+    moved to the reserve account); available: posted plus lapsed holds (expired, not yet
+    released: they no longer count) plus the overdraft limit."""
+    if as_of is None:
+        posted = account.posted_balance
+        held, lapsed = hold_totals(account)
+    else:
+        posted = posted_balance_as_of(account, as_of)
+        held, lapsed = held_as_of(account, as_of), 0
     if account.allow_overdraft and account.overdraft_limit is None:
         available = None
     else:
-        available = posted + (account.overdraft_limit or 0 if account.allow_overdraft else 0)
+        available = posted + lapsed + (account.overdraft_limit or 0 if account.allow_overdraft else 0)
     return Balances(posted=posted, held=held, available=available)
 
 
@@ -46,3 +83,20 @@ def account_statement(account: Account) -> QuerySet[LedgerEntry]:
 def transactions_for_api(tenant) -> QuerySet[LedgerTransaction]:
     return (LedgerTransaction.objects.filter(tenant=tenant).select_related("tenant", "reversed_by")
             .prefetch_related("entries"))
+
+
+def holds_for_api(tenant) -> QuerySet[Hold]:
+    return Hold.objects.filter(tenant=tenant).prefetch_related("transactions")
+
+
+HOLD_STATUSES = ["active", "captured", "released", "expired"]
+
+
+def holds_with_effective_status(status: str) -> Q:
+    """Filter on the status a client sees: an active hold past its expiry is expired."""
+    now = timezone.now()
+    if status == Hold.ACTIVE:
+        return Q(status=Hold.ACTIVE, expires_at__gt=now)
+    if status == Hold.EXPIRED:
+        return Q(status=Hold.EXPIRED) | Q(status=Hold.ACTIVE, expires_at__lte=now)
+    return Q(status=status)

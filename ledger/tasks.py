@@ -17,3 +17,10 @@ def ledger_verify_all() -> dict:
                             trigger="beat")
         results[tenant_id] = run.status
     return results
+
+
+@shared_task(name="ledger.tasks.holds_expire_due")
+def holds_expire_due() -> int:
+    from .services.holds import holds_expire_due as expire
+
+    return expire(actor=Actor.system("hold_expiry_job"))

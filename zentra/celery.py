@@ -19,6 +19,11 @@ app.conf.update(
     timezone="UTC",
     broker_transport_options={"visibility_timeout": 3600},
     beat_schedule={
+        "expire-holds": {
+            "task": "ledger.tasks.holds_expire_due",
+            # Read from the environment, not settings: this module loads before Django's settings.
+            "schedule": float(os.environ.get("ZENTRA_HOLD_EXPIRY_INTERVAL_SECONDS") or 30),
+        },
         "verify-ledger-nightly": {
             "task": "ledger.tasks.ledger_verify_all",
             "schedule": crontab(hour=2, minute=30),

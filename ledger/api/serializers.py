@@ -4,8 +4,8 @@ from rest_framework import serializers
 from zentra.api.fields import MAX_AMOUNT, AmountField, MetadataField, StrictBooleanField, StrictCharField, StrictChoiceField, StrictIntegerField
 
 from .. import currencies
-from ..representations import transaction_payload
-from ..models import ACCOUNT_TYPES, Account, LedgerEntry, LedgerTransaction
+from ..models import ACCOUNT_TYPES, Account, Hold, LedgerEntry, LedgerTransaction
+from ..representations import hold_payload, transaction_payload
 from ..selectors import account_balances
 
 
@@ -141,3 +141,68 @@ class StatementEntryOutput(serializers.ModelSerializer):
         model = LedgerEntry
         fields = ["id", "transaction", "direction", "amount", "currency", "balance_after", "sequence", "created_at"]
         read_only_fields = fields
+
+
+class HoldCreateInput(serializers.Serializer):
+    account = StrictCharField(max_length=40)
+    amount = AmountField()
+    expires_in = StrictIntegerField(required=False, min_value=1, help_text="seconds from now")
+    expires_at = serializers.DateTimeField(required=False)
+    reference = StrictCharField(max_length=255, required=False, allow_blank=True, default="")
+    metadata = MetadataField()
+
+    def validate(self, attrs):
+        from datetime import timedelta
+
+        from django.conf import settings
+        from django.utils import timezone
+
+        maximum = settings.ZENTRA_HOLD_MAX_SECONDS
+        if ("expires_in" in attrs) == ("expires_at" in attrs):
+            raise serializers.ValidationError({"expires_in": "Give exactly one of expires_in and expires_at."})
+        now = timezone.now()
+        if "expires_in" in attrs:
+            if attrs["expires_in"] > maximum:
+                raise serializers.ValidationError({"expires_in": f"At most {maximum} seconds."})
+            attrs["expires_at"] = now + timedelta(seconds=attrs.pop("expires_in"))
+        elif attrs["expires_at"] <= now:
+            raise serializers.ValidationError({"expires_at": "Must be in the future."})
+        elif attrs["expires_at"] > now + timedelta(seconds=maximum):
+            raise serializers.ValidationError({"expires_at": f"At most {maximum} seconds from now."})
+        return attrs
+
+
+class HoldCaptureInput(serializers.Serializer):
+    amount = AmountField(required=False)
+    destination_account = StrictCharField(max_length=40)
+    final = StrictBooleanField(required=False, default=True)
+    reason = StrictCharField(max_length=500, required=False, allow_blank=True, default="")
+
+
+class HoldReleaseInput(serializers.Serializer):
+    reason = StrictCharField(max_length=500, required=False, allow_blank=True, default="")
+
+
+class HoldTransactionsOutput(serializers.Serializer):
+    created = serializers.CharField()
+    captures = serializers.ListField(child=serializers.CharField())
+    release = serializers.CharField(allow_null=True)
+
+
+class HoldOutput(serializers.ModelSerializer):
+    object = serializers.CharField(default="hold")
+    account = serializers.CharField(source="account_id")
+    status = serializers.ChoiceField(choices=["active", "captured", "released", "expired"])
+    transactions = HoldTransactionsOutput()
+    resolved_by = serializers.CharField(allow_null=True)
+    resolution_reason = serializers.CharField(allow_null=True)
+
+    class Meta:
+        model = Hold
+        fields = ["id", "object", "account", "amount", "currency", "captured_amount", "released_amount", "status",
+                  "expires_at", "reference", "metadata", "source_request_id", "transactions", "resolved_by",
+                  "resolution_reason", "created_at", "resolved_at"]
+        read_only_fields = fields
+
+    def to_representation(self, obj):
+        return hold_payload(obj)

@@ -10,11 +10,14 @@ from zentra.api.views import TenantAPIView
 from .. import currencies
 from zentra.errors import ValidationFailed
 
-from ..models import ACCOUNT_TYPES, TRANSACTION_KINDS, Account, LedgerEntry, LedgerTransaction
-from ..selectors import account_balances, account_statement, transactions_for_api
+from ..models import ACCOUNT_TYPES, TRANSACTION_KINDS, Account, Hold, LedgerEntry, LedgerTransaction
+from ..selectors import (HOLD_STATUSES, account_balances, account_statement, holds_for_api,
+                         holds_with_effective_status, transactions_for_api)
+from ..services.holds import hold_capture, hold_place, hold_release
 from ..services.accounts import account_close, account_create, account_freeze, account_unfreeze
 from ..services.postings import EntryInput, ledger_transaction_post, ledger_transaction_reverse
-from .serializers import (AccountCreateInput, AccountOutput, AccountTransitionInput, BalanceOutput,
+from .serializers import (AccountCreateInput, AccountOutput, AccountTransitionInput, BalanceOutput, HoldCaptureInput,
+                          HoldCreateInput, HoldOutput, HoldReleaseInput,
                           StatementEntryOutput, TransactionCreateInput, TransactionOutput, TransactionReverseInput)
 
 def parse_as_of(raw: str | None):
@@ -146,3 +149,61 @@ class TransactionReverseView(TenantAPIView):
         reversal = ledger_transaction_reverse(tenant=self.tenant, transaction_id=transaction_id, actor=self.actor,
                                               reason=data.validated_data["reason"])
         return Response(TransactionOutput(reversal).data, status=status.HTTP_201_CREATED)
+
+
+class HoldListCreateView(TenantAPIView):
+    @extend_schema(operation_id="holds_list", responses=HoldOutput(many=True), parameters=LIST_PARAMS + [
+        OpenApiParameter("account", str), OpenApiParameter("status", str, enum=HOLD_STATUSES)])
+    def get(self, request):
+        queryset = holds_for_api(self.tenant)
+        cursor_queryset = queryset
+        if request.query_params.get("account"):
+            account = self.tenant_object(Account.objects.all(), request.query_params["account"], label="account")
+            queryset = queryset.filter(account=account)
+        status_filter = request.query_params.get("status")
+        if status_filter is not None:
+            if status_filter not in HOLD_STATUSES:
+                raise ValidationFailed(f"status: unknown value {status_filter!r}", errors=[
+                    {"field": "status", "message": f"Must be one of {', '.join(HOLD_STATUSES)}."}])
+            queryset = queryset.filter(holds_with_effective_status(status_filter))
+        return self.list_response(queryset, HoldOutput, cursor_queryset=cursor_queryset)
+
+    @extend_schema(operation_id="holds_create", request=HoldCreateInput, responses={201: HoldOutput})
+    def post(self, request):
+        data = HoldCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        hold = hold_place(tenant=self.tenant, account_id=values["account"], amount=values["amount"],
+                          expires_at=values["expires_at"], reference=values["reference"],
+                          metadata=values["metadata"], actor=self.actor)
+        return Response(HoldOutput(hold).data, status=status.HTTP_201_CREATED)
+
+
+class HoldDetailView(TenantAPIView):
+    @extend_schema(operation_id="holds_retrieve", responses=HoldOutput)
+    def get(self, request, hold_id):
+        return Response(HoldOutput(self.tenant_object(holds_for_api(self.tenant), hold_id, label="hold")).data)
+
+
+class HoldCaptureView(TenantAPIView):
+    @extend_schema(operation_id="holds_capture", request=HoldCaptureInput, responses=HoldOutput)
+    def post(self, request, hold_id):
+        self.tenant_object(Hold.objects.all(), hold_id, label="hold")
+        data = HoldCaptureInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        hold = hold_capture(tenant=self.tenant, hold_id=hold_id, destination_account_id=values["destination_account"],
+                            amount=values.get("amount"), final=values["final"], reason=values["reason"],
+                            actor=self.actor)
+        return Response(HoldOutput(hold).data)
+
+
+class HoldReleaseView(TenantAPIView):
+    @extend_schema(operation_id="holds_release", request=HoldReleaseInput, responses=HoldOutput)
+    def post(self, request, hold_id):
+        self.tenant_object(Hold.objects.all(), hold_id, label="hold")
+        data = HoldReleaseInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        hold = hold_release(tenant=self.tenant, hold_id=hold_id, reason=data.validated_data["reason"],
+                            actor=self.actor)
+        return Response(HoldOutput(hold).data)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from audit.actors import Actor, acting_as
 from webhooks.services import event_emit
@@ -28,6 +28,9 @@ def account_create(*, tenant, currency: str, account_type: str, actor: Actor, cu
     if not currencies.is_supported(currency):
         raise ValidationFailed(f"Unsupported currency {currency!r}",
                                errors=[{"field": "currency", "message": "Not a supported ISO 4217 code."}])
+    if not is_system:
+        # Holds, settlements and payouts in this currency need the system accounts.
+        account_system_ensure(tenant=tenant, currency=currency, actor=actor)
     with transaction.atomic(), acting_as(actor):
         account = Account(tenant=tenant, currency=currency, account_type=account_type, customer=customer, name=name,
                           normal_balance=normal_balance, allow_overdraft=allow_overdraft,
@@ -39,26 +42,32 @@ def account_create(*, tenant, currency: str, account_type: str, actor: Actor, cu
 
 
 # System accounts: where reserved funds wait, where providers settle, where payouts leave.
-# Reserve is credit-normal (it owes the held funds back or onward); settlement and payout are
-# debit-normal clearing accounts that may run negative while money is in flight.
+# All are credit-normal (the platform owes what they hold onward); reserve never goes below
+# zero, settlement and payout are clearing accounts that may while money is in flight.
 _SYSTEM_ACCOUNT_SHAPES = {
     "reserve": {"normal_balance": "credit", "allow_overdraft": False},
-    "settlement": {"normal_balance": "debit", "allow_overdraft": True},
-    "payout": {"normal_balance": "debit", "allow_overdraft": True},
+    "settlement": {"normal_balance": "credit", "allow_overdraft": True},
+    "payout": {"normal_balance": "credit", "allow_overdraft": True},
 }
 
 
 def account_system_ensure(*, tenant, currency: str, actor: Actor) -> dict[str, Account]:
-    """The tenant's reserve, settlement and payout accounts for `currency`, created if missing."""
+    """The tenant's reserve, settlement and payout accounts for `currency`, created if missing.
+    Safe when two requests open the first accounts of a currency at once: the loser of the
+    unique constraint reads the winner's row."""
     result = {}
     with transaction.atomic(), acting_as(actor):
         for account_type in SYSTEM_ACCOUNT_TYPES:
-            existing = Account.objects.filter(tenant=tenant, currency=currency, account_type=account_type,
-                                              is_system=True).first()
-            result[account_type] = existing or account_create(
-                tenant=tenant, currency=currency, account_type=account_type, actor=actor,
-                name=f"{account_type.capitalize()} {currency}", is_system=True,
-                **_SYSTEM_ACCOUNT_SHAPES[account_type])
+            lookup = {"tenant": tenant, "currency": currency, "account_type": account_type, "is_system": True}
+            account = Account.objects.filter(**lookup).first()
+            if account is None:
+                try:
+                    account = account_create(tenant=tenant, currency=currency, account_type=account_type,
+                                             actor=actor, name=f"{account_type.capitalize()} {currency}",
+                                             is_system=True, **_SYSTEM_ACCOUNT_SHAPES[account_type])
+                except IntegrityError:
+                    account = Account.objects.get(**lookup)
+            result[account_type] = account
     return result
 
 

@@ -87,9 +87,25 @@ def _check_accounts(*, tenant, entries: list[EntryInput], accounts: dict[str, Ac
         raise UnbalancedTransaction(f"Debits must equal credits per currency ({detail})")
 
 
+class LapsedHoldsFirst(Exception):
+    """Funds are short, but expired holds not yet released would cover them: the caller
+    retries in a new transaction that releases those holds first (ledger.services.holds)."""
+
+    def __init__(self, account_ids: list[str]):
+        self.account_ids = account_ids
+        super().__init__(", ".join(account_ids))
+
+
+def has_lapsed_holds(account_id: str) -> bool:
+    from ..models import Hold
+
+    return Hold.objects.filter(account_id=account_id, status=Hold.ACTIVE, expires_at__lte=timezone.now()).exists()
+
+
 def post_entries(*, tenant, entries: list[EntryInput], actor: Actor, kind: str = "transfer", description: str = "",
                  metadata: dict | None = None, effective_at: datetime | None = None,
-                 reverses: LedgerTransaction | None = None) -> LedgerTransaction:
+                 reverses: LedgerTransaction | None = None, hold=None,
+                 lapsed_holds_released: bool = False) -> LedgerTransaction:
     """The posting itself, inside the caller's transaction (holds and payments post through
     it inside their own units). Callers outside ledger/services use ledger_transaction_post."""
     _validate_shape(entries)
@@ -99,17 +115,20 @@ def post_entries(*, tenant, entries: list[EntryInput], actor: Actor, kind: str =
     deltas: dict[str, int] = defaultdict(int)
     for entry in entries:
         deltas[entry.account_id] += _signed(locked[entry.account_id], entry.direction, entry.amount)
-    for account_id, delta in deltas.items():
-        account = locked[account_id]
-        floor = _floor(account)
-        if delta < 0 and floor is not None and account.posted_balance + delta < floor:
-            available = account.posted_balance - floor
-            raise InsufficientFunds(f"Account {account.id} has {available} available, {-delta} requested")
+    short = [account_id for account_id, delta in sorted(deltas.items())
+             if delta < 0 and _floor(locked[account_id]) is not None
+             and locked[account_id].posted_balance + delta < _floor(locked[account_id])]
+    if short:
+        if not lapsed_holds_released and any(has_lapsed_holds(account_id) for account_id in short):
+            raise LapsedHoldsFirst(short)
+        account = locked[short[0]]
+        available = account.posted_balance - _floor(account)
+        raise InsufficientFunds(f"Account {account.id} has {available} available, {-deltas[account.id]} requested")
 
     # Taken after the locks, so an account's entries are dated in the order they were appended.
     now = timezone.now()
     txn = LedgerTransaction.objects.create(
-        tenant=tenant, kind=kind, description=description, metadata=metadata or {}, reverses=reverses,
+        tenant=tenant, kind=kind, description=description, metadata=metadata or {}, reverses=reverses, hold=hold,
         effective_at=effective_at or now, created_at=now, source_request_id=current_request_id() or "",
         actor=str(actor))
     rows = []
@@ -149,20 +168,47 @@ def _transaction_event(txn: LedgerTransaction, type: str, actor: Actor) -> None:
     event_emit(tenant=txn.tenant, type=type, resource_id=txn.id, data_object=TransactionOutput(txn).data, actor=actor)
 
 
-@transaction.atomic(durable=True)
+def with_lapsed_holds_retry(unit, **arguments):
+    """Run a durable unit; if its funds were short only because expired holds still wait for
+    the expiry job, run it once more, releasing those holds first in the same transaction."""
+    try:
+        return unit(**arguments, lapsed_on=())
+    except LapsedHoldsFirst as lapsed:
+        return unit(**arguments, lapsed_on=lapsed.account_ids)
+
+
+def release_lapsed_holds_first(lapsed_on, *, lock_too, actor: Actor) -> None:
+    if lapsed_on:
+        from .holds import holds_release_lapsed
+
+        holds_release_lapsed(account_ids=lapsed_on, also_lock=lock_too, actor=actor)
+
+
 def ledger_transaction_post(*, tenant, entries: list[EntryInput], actor: Actor, description: str = "",
                             metadata: dict | None = None, effective_at: datetime | None = None) -> LedgerTransaction:
     """Post a balanced transfer. Emits transaction.posted."""
+    return with_lapsed_holds_retry(_transfer_post, tenant=tenant, entries=entries, actor=actor,
+                                   description=description, metadata=metadata, effective_at=effective_at)
+
+
+@transaction.atomic(durable=True)
+def _transfer_post(*, tenant, entries, actor, description, metadata, effective_at, lapsed_on) -> LedgerTransaction:
     with acting_as(actor):
+        release_lapsed_holds_first(lapsed_on, lock_too=[e.account_id for e in entries], actor=actor)
         txn = post_entries(tenant=tenant, entries=entries, actor=actor, kind="transfer", description=description,
-                           metadata=metadata, effective_at=effective_at)
+                           metadata=metadata, effective_at=effective_at, lapsed_holds_released=bool(lapsed_on))
         _transaction_event(txn, "transaction.posted", actor)
         return txn
 
 
-@transaction.atomic(durable=True)
 def ledger_transaction_reverse(*, tenant, transaction_id: str, actor: Actor, reason: str = "") -> LedgerTransaction:
     """Post the mirror image of a transfer, referencing it. Emits transaction.reversed."""
+    return with_lapsed_holds_retry(_transaction_reverse, tenant=tenant, transaction_id=transaction_id, actor=actor,
+                                   reason=reason)
+
+
+@transaction.atomic(durable=True)
+def _transaction_reverse(*, tenant, transaction_id: str, actor: Actor, reason: str, lapsed_on) -> LedgerTransaction:
     with acting_as(actor):
         original = lock_transaction(transaction_id)
         if original is None or original.tenant_id != tenant.id:
@@ -180,8 +226,10 @@ def ledger_transaction_reverse(*, tenant, transaction_id: str, actor: Actor, rea
                 f"{original.id} is a {original.kind} posting; resolve it through its own workflow, not a reversal")
         mirrored = [EntryInput(account_id=e.account_id, direction=CREDIT if e.direction == DEBIT else DEBIT,
                                amount=e.amount) for e in original.entries.order_by("id")]
+        release_lapsed_holds_first(lapsed_on, lock_too=[e.account_id for e in mirrored], actor=actor)
         reversal = post_entries(tenant=tenant, entries=mirrored, actor=actor, kind="reversal",
                                 description=reason or f"Reversal of {original.id}",
-                                metadata={"reason": reason} if reason else {}, reverses=original)
+                                metadata={"reason": reason} if reason else {}, reverses=original,
+                                lapsed_holds_released=bool(lapsed_on))
         _transaction_event(reversal, "transaction.reversed", actor)
         return reversal
