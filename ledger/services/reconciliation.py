@@ -2,7 +2,8 @@
 
 For every account: stored balance = sum of entries = last balance_after, sequences 1..N with
 no gap, each balance_after follows from the previous one, and the hash chain recomputes to
-the stored head. Per tenant and currency: debits equal credits. The read runs in one
+the stored head. Per tenant and currency: debits equal credits, and each reserve account
+holds exactly the remaining amounts of its active holds. The read runs in one
 REPEATABLE READ snapshot, so postings made meanwhile cannot show up as false breaks.
 """
 
@@ -18,7 +19,7 @@ from django.utils import timezone
 from audit.actors import Actor
 
 from ..chain import canonical_entry, chain_hash
-from ..models import Account, LedgerEntry, ReconciliationBreak, ReconciliationRun
+from ..models import Account, Hold, LedgerEntry, ReconciliationBreak, ReconciliationRun
 
 Progress = Callable[[int, int], None]
 
@@ -81,6 +82,19 @@ def _check_tenant(tenant, progress: Progress | None, progress_offset: int, total
         if account.hash_head != state.hash:
             findings.append(Finding("hash_head_mismatch", "stored chain head differs from the last entry's hash",
                                     account.id))
+    # Reserve accounts hold exactly what active holds still reserve (lapsed ones included
+    # until the expiry job releases them).
+    outstanding: dict[str, int] = defaultdict(int)
+    for hold in Hold.objects.filter(tenant=tenant, status=Hold.ACTIVE).only("reserve_account_id", "amount",
+                                                                          "captured_amount", "released_amount"):
+        outstanding[hold.reserve_account_id] += hold.remaining
+    for account in accounts.values():
+        if account.account_type != "reserve" or not account.is_system:
+            continue
+        reserved = states[account.id].balance if account.id in states else 0
+        if reserved != outstanding.get(account.id, 0):
+            findings.append(Finding("reserve_mismatch", f"reserve holds {reserved}, active holds reserve "
+                                    f"{outstanding.get(account.id, 0)}", account.id))
     for currency, net in sorted(net_by_currency.items()):
         if net != 0:
             findings.append(Finding("trial_balance", f"debits minus credits in {currency} = {net}",
