@@ -16,6 +16,7 @@ from common import configure_django, recreate_database
 
 SECONDS = float(os.environ.get("ZENTRA_BENCH_SECONDS", "8"))
 BIG = int(os.environ.get("ZENTRA_BENCH_BIG_ACCOUNT", "1000000"))
+EXPIRED_HOLDS = int(os.environ.get("ZENTRA_BENCH_EXPIRED_HOLDS", "100000"))
 
 
 def main() -> int:
@@ -24,8 +25,9 @@ def main() -> int:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    import postings
+    import holds
     import http_api
+    import postings
     import reads
     from audit.actors import Actor
     from tenants.services import tenant_bootstrap
@@ -65,6 +67,22 @@ def main() -> int:
     out("|---|---:|---:|---:|")
     for name in ("balance", "as_of", "statement"):
         out(f"| {name} | {small_ms[name]:.3f} | {big_ms[name]:.3f} | {big_ms[name] / small_ms[name]:.2f} |")
+
+    out("")
+    out("## Holds through the services (each worker: place, then capture or release, on its own account)")
+    out("| processes | place/s | capture/s | release/s | place+resolve cycles/s | raw postings/s | cycles/raw |")
+    out("|---:|---:|---:|---:|---:|---:|---:|")
+    for row in holds.run(tenant, seconds=SECONDS):
+        out(f"| {row['processes']} | {row['place']:.0f} | {row['capture']:.0f} | {row['release']:.0f} | "
+            f"{row['cycles_per_second']:.0f} | {row['raw']:.0f} | {row['cycles_per_second'] / row['raw']:.2f} |")
+
+    out("")
+    out(f"## Expiry job releasing {EXPIRED_HOLDS:,} expired holds")
+    holds.seed_expired_holds(tenant, EXPIRED_HOLDS)
+    out("| job processes | holds expired | seconds | expiries/s |")
+    out("|---:|---:|---:|---:|")
+    expired, elapsed = holds.expiry_rate(2)
+    out(f"| 2 | {expired:,} | {elapsed:.1f} | {expired / elapsed:.0f} |")
 
     results = Path(__file__).resolve().parent / "results"
     results.mkdir(exist_ok=True)
