@@ -1,14 +1,111 @@
-from django.contrib import admin
+from datetime import timedelta
 
+from django import forms
+from django.contrib import admin, messages
+from django.template.response import TemplateResponse
+from django.utils import timezone
+
+from audit.actors import Actor
+from ledger.admin import ReadOnlyInline
 from tenants.admin_base import TenantScopedAdmin
+from tenants.roles import OPERATE
 
-from .models import Event
+from .models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
+from .services import endpoint_disable, endpoint_enable, endpoint_redeliver_failed, event_redeliver
+
+
+class DeliveryInline(ReadOnlyInline):
+    model = Delivery
+    fields = ["id", "endpoint", "status", "attempts_count", "next_attempt_at", "completed_at"]
+    readonly_fields = fields
 
 
 @admin.register(Event)
 class EventAdmin(TenantScopedAdmin):
     list_display = ["id", "type", "tenant", "resource_id", "actor", "created_at"]
     list_filter = ["type"]
-    search_fields = ["id", "resource_id", "request_id"]
+    search_fields = ["=id", "=resource_id", "request_id"]
     readonly_fields = ["id", "tenant", "type", "resource_id", "actor", "request_id", "created_at", "data"]
     fields = readonly_fields
+    inlines = [DeliveryInline]
+    actions = ["redeliver"]
+
+    @admin.action(description="Redeliver to every subscribed endpoint", permissions=["operate"])
+    def redeliver(self, request, queryset):
+        return self.confirm_and_apply(request, queryset, title="Redeliver events", verb="redeliver",
+                                      apply=lambda event, reason, actor: event_redeliver(event=event, actor=actor))
+
+
+class AttemptInline(ReadOnlyInline):
+    model = DeliveryAttempt
+    fields = ["number", "attempted_at", "status_code", "duration_ms", "error", "response_body", "next_attempt_at",
+              "request_headers"]
+    readonly_fields = fields
+    show_change_link = False
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(TenantScopedAdmin):
+    list_display = ["id", "event", "endpoint", "status", "attempts_count", "next_attempt_at", "created_at",
+                    "completed_at"]
+    list_filter = ["status", "endpoint"]
+    search_fields = ["=id", "=event__id", "=endpoint__id"]
+    list_select_related = ["event", "endpoint"]
+    readonly_fields = ["id", "tenant", "event", "endpoint", "status", "attempts_count", "next_attempt_at",
+                       "lease_owner", "lease_expires_at", "redelivery_of", "requested_by", "created_at",
+                       "completed_at"]
+    fields = readonly_fields
+    inlines = [AttemptInline]
+    actions = ["redeliver"]
+
+    @admin.action(description="Redeliver the event to this endpoint", permissions=["operate"])
+    def redeliver(self, request, queryset):
+        return self.confirm_and_apply(
+            request, queryset, title="Redeliver", verb="redeliver",
+            apply=lambda d, reason, actor: event_redeliver(event=d.event, endpoint=d.endpoint, actor=actor))
+
+
+class RedeliverSinceForm(forms.Form):
+    since = forms.DateTimeField(help_text="Redeliver every event whose delivery failed since then (UTC).")
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(TenantScopedAdmin):
+    list_display = ["id", "url", "tenant", "status", "failing_since", "last_success_at", "disabled_reason"]
+    list_filter = ["status"]
+    search_fields = ["=id", "url", "description"]
+    readonly_fields = ["id", "tenant", "url", "event_types", "description", "status", "disabled_reason",
+                       "failing_since", "last_success_at", "previous_secret_expires_at", "created_at", "deleted_at"]
+    fields = readonly_fields
+    actions = ["disable", "enable", "redeliver_failed"]
+
+    @admin.action(description="Disable selected endpoints", permissions=["operate"])
+    def disable(self, request, queryset):
+        return self.confirm_and_apply(request, queryset, title="Disable endpoints", verb="disable",
+                                      apply=lambda e, reason, actor: endpoint_disable(endpoint=e, actor=actor,
+                                                                                      reason=reason))
+
+    @admin.action(description="Re-enable selected endpoints", permissions=["operate"])
+    def enable(self, request, queryset):
+        return self.confirm_and_apply(request, queryset, title="Re-enable endpoints", verb="re-enable",
+                                      apply=lambda e, reason, actor: endpoint_enable(endpoint=e, actor=actor,
+                                                                                     reason=reason))
+
+    @admin.action(description="Redeliver everything that failed since…", permissions=["operate"])
+    def redeliver_failed(self, request, queryset):
+        form = RedeliverSinceForm(request.POST if "confirm" in request.POST else None,
+                                  initial={"since": timezone.now() - timedelta(days=1)})
+        if "confirm" in request.POST and form.is_valid():
+            allowed = self.allowed_tenant_ids(request, OPERATE)
+            for endpoint in queryset:
+                if allowed is not None and endpoint.tenant_id not in allowed:
+                    self.message_user(request, f"{endpoint}: not allowed for your role", messages.ERROR)
+                    continue
+                queued = endpoint_redeliver_failed(endpoint=endpoint, since=form.cleaned_data["since"],
+                                                   actor=Actor.for_user(request.user))
+                self.message_user(request, f"{endpoint.id}: {len(queued)} event(s) queued again.", messages.SUCCESS)
+            return None
+        context = {**self.admin_site.each_context(request), "title": "Redeliver failed events", "objects": queryset,
+                   "form": form, "action": "redeliver_failed", "opts": self.model._meta, "verb": "redeliver",
+                   "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME}
+        return TemplateResponse(request, "admin/zentra/confirm_action.html", context)

@@ -1,21 +1,173 @@
-"""The outbox half of webhook delivery: events are written inside the caller's transaction."""
+"""Events (the outbox) and webhook endpoints.
+
+An event and one delivery per subscribed endpoint are written inside the transaction of the
+change itself: they exist if and only if the change committed. Sending happens later, in
+webhooks/delivery.py, nudged right after commit and swept by a periodic relay.
+"""
 
 from __future__ import annotations
 
-from django.db import connection
+import logging
+from datetime import datetime, timedelta
 
-from audit.actors import Actor
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from audit.actors import Actor, acting_as
 from audit.context import current_request_id
+from zentra.errors import NotFound, ValidationFailed
 
-from .models import Event
+from . import event_types
+from .addresses import AddressRefused, check_url
+from .models import Delivery, Event, WebhookEndpoint
+from .signing import new_secret
+
+logger = logging.getLogger("zentra.webhooks")
 
 
-def event_emit(*, tenant, type: str, resource_id: str, data_object: dict, actor: Actor) -> Event:
-    """Record that `type` happened to the resource. Must run inside the transaction of the
-    change itself, so that a rollback takes the event with it."""
+def event_emit(*, tenant, type: str, resource_id: str, data_object: dict, actor: Actor,
+               exclude_endpoint_ids: frozenset[str] = frozenset()) -> Event:
+    """Record that `type` happened to the resource, with a delivery for every enabled endpoint
+    subscribed to it. Must run inside the transaction of the change itself, so that a
+    rollback takes the event and its deliveries with it."""
     if not connection.in_atomic_block:
         raise RuntimeError("event_emit must run inside the transaction of the change it records")
-    return Event.objects.create(
-        tenant=tenant, type=type, resource_id=resource_id, data={"object": data_object},
-        actor=str(actor), request_id=current_request_id() or "",
-    )
+    event = Event.objects.create(tenant=tenant, type=type, resource_id=resource_id, data={"object": data_object},
+                                 actor=str(actor), request_id=current_request_id() or "")
+    endpoints = [endpoint_id for endpoint_id, patterns in
+                 WebhookEndpoint.objects.filter(tenant=tenant, status=WebhookEndpoint.ENABLED, deleted_at__isnull=True)
+                 .values_list("id", "event_types")
+                 if endpoint_id not in exclude_endpoint_ids and event_types.matches(patterns, type)]
+    if endpoints:
+        now = timezone.now()
+        Delivery.objects.bulk_create([Delivery(tenant=tenant, event=event, endpoint_id=endpoint_id,
+                                               next_attempt_at=now) for endpoint_id in endpoints])
+        transaction.on_commit(nudge_relay)
+    return event
+
+
+def nudge_relay() -> None:
+    """Ask a worker to send now rather than at the next sweep. Best effort: with the broker
+    down the posting has committed anyway and the periodic relay sends it later."""
+    from .tasks import relay
+
+    try:
+        relay.apply_async(retry=False)
+    except Exception:  # any broker failure; the delivery row is already safe in PostgreSQL
+        logger.warning("could not nudge the webhook relay; the periodic sweep will send", exc_info=True)
+
+
+# --- endpoints ---------------------------------------------------------------------------
+
+def _validated(url: str, patterns: list[str]) -> None:
+    try:
+        check_url(url)
+    except AddressRefused as exc:
+        raise ValidationFailed(f"url: {exc}", errors=[{"field": "url", "message": str(exc)}]) from exc
+    unknown = [p for p in patterns if not event_types.pattern_is_known(p)]
+    if unknown:
+        raise ValidationFailed(f"event_types: unknown {', '.join(unknown)}", errors=[
+            {"field": "event_types", "message": f"Unknown event type or family: {', '.join(unknown)}."}])
+
+
+def endpoint_create(*, tenant, url: str, actor: Actor, event_types_filter: list[str] | None = None,
+                    description: str = "") -> tuple[WebhookEndpoint, str]:
+    """Returns the endpoint and its signing secret, which is shown this once."""
+    patterns = list(dict.fromkeys(event_types_filter or ["*"]))
+    _validated(url, patterns)
+    secret = new_secret()
+    with transaction.atomic(), acting_as(actor):
+        endpoint = WebhookEndpoint.objects.create(tenant=tenant, url=url, event_types=patterns,
+                                                  description=description, secret=secret)
+        return endpoint, secret
+
+
+def endpoint_rotate_secret(*, endpoint: WebhookEndpoint, actor: Actor,
+                           overlap_seconds: int | None = None) -> tuple[WebhookEndpoint, str]:
+    overlap = min(overlap_seconds or settings.ZENTRA_WEBHOOK_ROTATION_OVERLAP_SECONDS, 7 * 24 * 3600)
+    secret = new_secret()
+    with transaction.atomic(), acting_as(actor):
+        locked = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+        locked.previous_secret = locked.secret
+        locked.previous_secret_expires_at = timezone.now() + timedelta(seconds=overlap)
+        locked.secret = secret
+        locked._change_reason = "secret rotated"
+        locked.save(update_fields=["secret", "previous_secret", "previous_secret_expires_at"])
+        return locked, secret
+
+
+def _endpoint_set_status(*, endpoint: WebhookEndpoint, enabled: bool, actor: Actor, reason: str) -> WebhookEndpoint:
+    with transaction.atomic(), acting_as(actor):
+        locked = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+        target = WebhookEndpoint.ENABLED if enabled else WebhookEndpoint.DISABLED
+        if locked.status == target:
+            return locked
+        locked.status = target
+        locked.disabled_reason = "" if enabled else reason[:500]
+        if enabled:
+            locked.failing_since = None
+        locked._change_reason = reason or ("enabled" if enabled else "disabled")
+        locked.save(update_fields=["status", "disabled_reason", "failing_since"])
+        if not enabled:
+            from .api.serializers import endpoint_payload
+
+            event_emit(tenant=locked.tenant, type="webhook_endpoint.disabled", resource_id=locked.id,
+                       data_object=endpoint_payload(locked), actor=actor, exclude_endpoint_ids=frozenset({locked.id}))
+        return locked
+
+
+def endpoint_disable(*, endpoint: WebhookEndpoint, actor: Actor, reason: str) -> WebhookEndpoint:
+    return _endpoint_set_status(endpoint=endpoint, enabled=False, actor=actor, reason=reason)
+
+
+def endpoint_enable(*, endpoint: WebhookEndpoint, actor: Actor, reason: str = "") -> WebhookEndpoint:
+    return _endpoint_set_status(endpoint=endpoint, enabled=True, actor=actor, reason=reason or "re-enabled")
+
+
+def endpoint_delete(*, endpoint: WebhookEndpoint, actor: Actor) -> WebhookEndpoint:
+    """Deleted endpoints stop receiving and leave the lists; their delivery history stays."""
+    with transaction.atomic(), acting_as(actor):
+        locked = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+        locked.deleted_at = locked.deleted_at or timezone.now()
+        locked.status = WebhookEndpoint.DISABLED
+        locked.disabled_reason = "deleted"
+        locked._change_reason = "deleted"
+        locked.save(update_fields=["deleted_at", "status", "disabled_reason"])
+        return locked
+
+
+# --- replay ------------------------------------------------------------------------------
+
+def event_redeliver(*, event: Event, actor: Actor, endpoint: WebhookEndpoint | None = None) -> list[Delivery]:
+    """Queue the same event again (same webhook-id) to one endpoint or every subscribed one."""
+    with transaction.atomic(), acting_as(actor):
+        if endpoint is not None:
+            if endpoint.tenant_id != event.tenant_id or endpoint.deleted_at is not None:
+                raise NotFound(f"No such webhook endpoint: {endpoint.id}")
+            targets = [endpoint]
+        else:
+            targets = [e for e in WebhookEndpoint.objects.filter(tenant_id=event.tenant_id, deleted_at__isnull=True,
+                                                                 status=WebhookEndpoint.ENABLED)
+                       if event_types.matches(e.event_types, event.type)]
+        now = timezone.now()
+        deliveries = Delivery.objects.bulk_create([
+            Delivery(tenant_id=event.tenant_id, event=event, endpoint=target, next_attempt_at=now,
+                     requested_by=str(actor)) for target in targets])
+        if deliveries:
+            transaction.on_commit(nudge_relay)
+        return deliveries
+
+
+def endpoint_redeliver_failed(*, endpoint: WebhookEndpoint, since: datetime, actor: Actor) -> list[Delivery]:
+    """Queue again every event whose delivery to this endpoint failed since `since`."""
+    with transaction.atomic(), acting_as(actor):
+        failed = (Delivery.objects.filter(endpoint=endpoint, status=Delivery.FAILED, created_at__gte=since)
+                  .order_by("event_id", "-created_at").distinct("event_id"))
+        now = timezone.now()
+        deliveries = Delivery.objects.bulk_create([
+            Delivery(tenant_id=endpoint.tenant_id, event_id=d.event_id, endpoint=endpoint, next_attempt_at=now,
+                     redelivery_of=d, requested_by=str(actor)) for d in failed])
+        if deliveries:
+            transaction.on_commit(nudge_relay)
+        return deliveries

@@ -19,6 +19,10 @@ app.conf.update(
     timezone="UTC",
     broker_transport_options={"visibility_timeout": 3600},
     beat_schedule={
+        "relay-webhooks": {
+            "task": "webhooks.tasks.relay",
+            "schedule": float(os.environ.get("ZENTRA_WEBHOOK_RELAY_INTERVAL_SECONDS") or 5),
+        },
         "expire-holds": {
             "task": "ledger.tasks.holds_expire_due",
             # Read from the environment, not settings: this module loads before Django's settings.

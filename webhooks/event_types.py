@@ -1,0 +1,26 @@
+"""Every event type Zentra emits. Endpoint filters name these, or a family (`hold.*`), or `*`."""
+
+EVENT_TYPES = frozenset({
+    "account.created", "account.frozen", "account.unfrozen", "account.closed",
+    "transaction.posted", "transaction.reversed",
+    "hold.created", "hold.captured", "hold.released", "hold.expired",
+    "webhook_endpoint.disabled", "webhook_delivery.failed",
+})
+FAMILIES = frozenset(t.split(".", 1)[0] for t in EVENT_TYPES)
+
+
+def pattern_is_known(pattern: str) -> bool:
+    if pattern == "*":
+        return True
+    if pattern.endswith(".*"):
+        return pattern[:-2] in FAMILIES
+    return pattern in EVENT_TYPES
+
+
+def matches(patterns: list[str], event_type: str) -> bool:
+    for pattern in patterns:
+        if pattern == "*" or pattern == event_type:
+            return True
+        if pattern.endswith(".*") and event_type.startswith(pattern[:-1]):
+            return True
+    return False
