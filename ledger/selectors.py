@@ -39,23 +39,27 @@ def hold_totals(account: Account, *, now: datetime | None = None) -> tuple[int, 
     return totals["held"], totals["lapsed"]
 
 
-def held_as_of(account: Account, as_of: datetime) -> int:
-    """What the account's holds kept reserved at an instant: each hold placed by then and not
-    yet expired then, less what its captures, release or expiry had moved by then."""
+def hold_totals_as_of(account: Account, as_of: datetime) -> tuple[int, int]:
+    """(held, lapsed) as they stood at an instant: each hold placed by then and not resolved
+    by then, less what its captures had moved by then; held if it had not expired then."""
     from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute("""
-            SELECT COALESCE(SUM(h.amount - COALESCE((
-                SELECT SUM(e.amount) FROM ledger_ledgertransaction t
-                JOIN ledger_ledgerentry e ON e.transaction_id = t.id
-                WHERE t.hold_id = h.id AND t.kind IN ('capture', 'release', 'expiry')
-                  AND t.created_at <= %(as_of)s AND e.account_id = h.reserve_account_id AND e.direction = 'debit'
-            ), 0)), 0)
-            FROM ledger_hold h
-            WHERE h.account_id = %(account)s AND h.created_at <= %(as_of)s AND h.expires_at > %(as_of)s""",
+            SELECT COALESCE(SUM(remaining) FILTER (WHERE expires_at > %(as_of)s), 0),
+                   COALESCE(SUM(remaining) FILTER (WHERE expires_at <= %(as_of)s), 0)
+            FROM (SELECT h.expires_at, h.amount - COALESCE((
+                      SELECT SUM(e.amount) FROM ledger_ledgertransaction t
+                      JOIN ledger_ledgerentry e ON e.transaction_id = t.id
+                      WHERE t.hold_id = h.id AND t.kind IN ('capture', 'release', 'expiry')
+                        AND t.created_at <= %(as_of)s AND e.account_id = h.reserve_account_id
+                        AND e.direction = 'debit'), 0) AS remaining
+                  FROM ledger_hold h
+                  WHERE h.account_id = %(account)s AND h.created_at <= %(as_of)s
+                    AND (h.resolved_at IS NULL OR h.resolved_at > %(as_of)s)) AS open_holds""",
                        {"account": account.id, "as_of": as_of})
-        return int(cursor.fetchone()[0])
+        held, lapsed = cursor.fetchone()
+        return int(held), int(lapsed)
 
 
 def account_balances(account: Account, *, as_of: datetime | None = None) -> Balances:
@@ -67,7 +71,7 @@ def account_balances(account: Account, *, as_of: datetime | None = None) -> Bala
         held, lapsed = hold_totals(account)
     else:
         posted = posted_balance_as_of(account, as_of)
-        held, lapsed = held_as_of(account, as_of), 0
+        held, lapsed = hold_totals_as_of(account, as_of)
     if account.allow_overdraft and account.overdraft_limit is None:
         available = None
     else:

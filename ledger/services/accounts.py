@@ -12,7 +12,7 @@ from .. import currencies
 from ..errors import AccountNotEmpty, InvalidStateTransition
 from ..locks import lock_accounts
 from ..models import SYSTEM_ACCOUNT_TYPES, Account
-from ..selectors import account_balances
+from ..selectors import hold_totals
 
 
 def _account_event(account: Account, type: str, actor: Actor) -> None:
@@ -85,10 +85,10 @@ def _account_transition(*, account: Account, action: str, actor: Actor, reason: 
         if locked.status not in allowed_from:
             raise InvalidStateTransition(f"Cannot {action} account {locked.id}: it is {locked.status}")
         if action == "close":
-            balances = account_balances(locked)
-            if locked.posted_balance != 0 or balances.held != 0:
-                raise AccountNotEmpty(
-                    f"Account {locked.id} cannot close: posted balance {locked.posted_balance}, held {balances.held}")
+            held, lapsed = hold_totals(locked)
+            if locked.posted_balance != 0 or held or lapsed:
+                raise AccountNotEmpty(f"Account {locked.id} cannot close: posted balance {locked.posted_balance}, "
+                                      f"held {held}, expired holds awaiting release {lapsed}")
         locked.status = target
         locked._change_reason = reason or action
         locked.save(update_fields=["status"])

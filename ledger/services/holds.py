@@ -100,6 +100,9 @@ def hold_place(*, tenant, account_id: str, amount: int, expires_at: datetime, ac
 def _hold_place(*, tenant, account_id, amount, expires_at, actor, reference, metadata, lapsed_on) -> Hold:
     with acting_as(actor):
         account = _tenant_account(tenant, account_id, actor, field="account")
+        if account.is_system:
+            raise ValidationFailed(f"Account {account.id} is a system account; holds reserve customer funds",
+                                   errors=[{"field": "account", "message": "Not a system account."}])
         if account.normal_balance != CREDIT:
             raise ValidationFailed(f"Account {account.id} is debit-normal; holds reserve credit balances",
                                    errors=[{"field": "account", "message": "Holds need a credit-normal account."}])
@@ -135,6 +138,10 @@ def hold_capture(*, tenant, hold_id: str, destination_account_id: str, actor: Ac
             raise AmountExceedsHold(f"Hold {hold.id} has {remaining} remaining, {amount} requested",
                                     errors=[{"field": "amount", "message": f"At most {remaining}."}])
         destination = _tenant_account(tenant, destination_account_id, actor, field="destination_account")
+        if destination.id == hold.reserve_account_id or destination.account_type == "reserve":
+            # The reserve backs every active hold; capturing into it would hand out others' funds.
+            raise ValidationFailed("A hold cannot be captured into a reserve account",
+                                   errors=[{"field": "destination_account", "message": "Not a reserve account."}])
         if destination.currency != hold.currency:
             raise CurrencyMismatch(f"Hold {hold.id} is in {hold.currency}, account {destination.id} in "
                                    f"{destination.currency}",
@@ -176,6 +183,10 @@ def hold_release(*, tenant, hold_id: str, actor: Actor, reason: str = "") -> Hol
 
 # --- expiry ------------------------------------------------------------------------------
 
+def _can_take_funds_back(hold: Hold) -> bool:
+    return Account.objects.filter(pk=hold.account_id, status=Account.ACTIVE).exists()
+
+
 def _expire_locked(hold: Hold, actor: Actor) -> Hold:
     leftover = hold.remaining
     _return_to_account(hold, leftover, kind="expiry", actor=actor, description=f"Expiry of hold {hold.id}")
@@ -194,7 +205,7 @@ def hold_expire(*, hold_id: str, actor: Actor) -> Hold | None:
         if not holds:
             return None
         hold = holds[0]
-        if hold.status != Hold.ACTIVE or hold.expires_at > timezone.now():
+        if hold.status != Hold.ACTIVE or hold.expires_at > timezone.now() or not _can_take_funds_back(hold):
             return None
         lock_accounts([hold.reserve_account_id, hold.account_id])
         return _expire_locked(hold, actor)
@@ -218,14 +229,21 @@ def _expire_batch(*, actor: Actor, batch: int) -> int:
     # stays its own ledger transaction. Holds first (skipping those another run holds),
     # then all their accounts in one pk-ordered pass.
     with acting_as(actor):
+        # Holds whose account is frozen or closed wait: the account takes no entries until an
+        # operator acts, and one such hold must not stall the expiry of every other.
         holds = list(Hold.objects.select_for_update(of=("self",), skip_locked=True).select_related("tenant")
-                     .filter(status=Hold.ACTIVE, expires_at__lte=timezone.now()).order_by("expires_at")[:batch])
+                     .filter(status=Hold.ACTIVE, expires_at__lte=timezone.now(), account__status=Account.ACTIVE)
+                     .order_by("expires_at")[:batch])
         if not holds:
             return 0
-        lock_accounts([account_id for h in holds for account_id in (h.account_id, h.reserve_account_id)])
+        locked = lock_accounts([account_id for h in holds for account_id in (h.account_id, h.reserve_account_id)])
+        active = {account.id for account in locked if account.status == Account.ACTIVE}
+        expired = 0
         for hold in holds:
-            _expire_locked(hold, actor)
-        return len(holds)
+            if hold.account_id in active:  # frozen since the query: it waits with the others
+                _expire_locked(hold, actor)
+                expired += 1
+        return expired
 
 
 def holds_release_lapsed(*, account_ids, also_lock, actor: Actor) -> int:
