@@ -11,7 +11,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -65,6 +65,8 @@ class TenantScopedAdmin(SimpleHistoryAdmin):
     add_perm: str | None = None
     change_perm: str | None = None
     delete_perm: str | None = None
+    # history_user is empty when an API key or the system acted; the actor column always says who.
+    history_list_display = ["history_actor"]
 
     # --- which tenants ------------------------------------------------------------------
 
@@ -134,12 +136,29 @@ class TenantScopedAdmin(SimpleHistoryAdmin):
                  target_tenant_id=owner or "", reason="object outside the operator's tenants")
         raise Http404(f"No {model._meta.verbose_name} with id {object_id!r}")
 
+    def _history_tracked(self) -> bool:
+        return hasattr(self.model._meta, "simple_history_manager_attribute")
+
     def history_view(self, request, object_id, extra_context=None):
         self.get_object(request, unquote(object_id))
+        if not self._history_tracked():
+            # Events and evidence rows are immutable and have no history table; simple-history's
+            # page would crash on them, Django's own (admin log entries) answers instead.
+            return admin.ModelAdmin.history_view(self, request, object_id,
+                                                 extra_context={"revert_disabled": True, **(extra_context or {})})
         return super().history_view(request, object_id, extra_context=extra_context)
 
     def history_form_view(self, request, object_id, version_id, extra_context=None):
-        self.get_object(request, unquote(object_id))
+        obj = self.get_object(request, unquote(object_id))
+        if not self._history_tracked():
+            raise Http404("This object keeps no versions")
+        if request.method not in ("GET", "HEAD"):
+            # simple-history saves a POSTed version form through save_model ("revert") whatever
+            # SIMPLE_HISTORY_REVERT_DISABLED says, and checks only the *view* permission: a viewer
+            # could rewrite a membership (or create an account). History pages are read-only.
+            deny(request, action=f"admin:revert {self.model._meta.label_lower}", target=str(obj.pk),
+                 target_tenant_id=self.tenant_of(obj), reason="history versions are read-only")
+            raise PermissionDenied
         return super().history_form_view(request, object_id, version_id, extra_context=extra_context)
 
     def changelist_view(self, request, extra_context=None):
@@ -155,6 +174,15 @@ class TenantScopedAdmin(SimpleHistoryAdmin):
                          target_tenant_id=wanted, reason="tenant outside the operator's tenants")
                 raise Http404("No such tenant")
         return super().changelist_view(request, extra_context=extra_context)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ZentraError as exc:
+            # A service refused what the form let through: a message, never a 500 (STYLE rule 5).
+            # The change form's transaction has rolled back, so nothing was written.
+            self.message_user(request, f"{exc.detail} ({exc.code})", messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         related = db_field.related_model

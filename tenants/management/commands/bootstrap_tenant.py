@@ -34,4 +34,8 @@ class Command(BaseCommand):
                                                actor=Actor.system("bootstrap_tenant"))
         except ZentraError as exc:
             raise CommandError(exc.detail) from exc
+        except ValidationError as exc:  # model validation (a slug or name too long): nothing was created
+            details = ("; ".join(f"{field}: {' '.join(errors)}" for field, errors in exc.message_dict.items())
+                       if hasattr(exc, "error_dict") else " ".join(exc.messages))
+            raise CommandError(f"invalid tenant: {details}; nothing was created") from exc
         self.stdout.write(json.dumps({"tenant": tenant.id, "api_key": raw_key}))
