@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 
 from common import BENCH_URL, ROOT
 
@@ -31,11 +32,11 @@ def _client(args) -> int:
                                        {"account": target, "direction": "credit", "amount": amount}]})
         conn.request("POST", "/v1/transactions", body=body, headers={
             "Authorization": f"Bearer {raw_key}", "Content-Type": "application/json",
-            "Idempotency-Key": f"bench-{seed}-{done}-{rng.random()}"})
+            "Idempotency-Key": f"bench-{uuid.uuid4()}"})
         response = conn.getresponse()
-        response.read()
+        answer = response.read()
         if response.status != 201:
-            raise RuntimeError(f"POST /v1/transactions answered {response.status}")
+            raise RuntimeError(f"POST /v1/transactions answered {response.status}: {answer[:300]!r}")
         done += 1
     conn.close()
     return done

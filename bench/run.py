@@ -16,6 +16,7 @@ from common import configure_django, recreate_database
 
 SECONDS = float(os.environ.get("ZENTRA_BENCH_SECONDS", "8"))
 BIG = int(os.environ.get("ZENTRA_BENCH_BIG_ACCOUNT", "1000000"))
+DELIVERIES = int(os.environ.get("ZENTRA_BENCH_DELIVERIES", "2000"))
 EXPIRED_HOLDS = int(os.environ.get("ZENTRA_BENCH_EXPIRED_HOLDS", "100000"))
 
 
@@ -29,6 +30,7 @@ def main() -> int:
     import http_api
     import postings
     import reads
+    import webhook_delivery as webhook_bench
     from audit.actors import Actor
     from tenants.services import tenant_bootstrap
 
@@ -83,6 +85,18 @@ def main() -> int:
     out("|---:|---:|---:|---:|")
     expired, elapsed = holds.expiry_rate(2)
     out(f"| 2 | {expired:,} | {elapsed:.1f} | {expired / elapsed:.0f} |")
+
+    out("")
+    out("## Webhooks")
+    cost = webhook_bench.outbox_cost(SECONDS)
+    out("| postings/s, tenant without endpoints | with 3 endpoints | with/without |")
+    out("|---:|---:|---:|")
+    out(f"| {cost['without']:.0f} | {cost['with_three']:.0f} | {cost['with_three'] / cost['without']:.2f} |")
+    delivered, elapsed = webhook_bench.delivery_rate(DELIVERIES)
+    out("")
+    out("| deliveries (1 worker, 2 processes, local receiver) | seconds | deliveries/s |")
+    out("|---:|---:|---:|")
+    out(f"| {delivered:,} | {elapsed:.1f} | {delivered / elapsed:.0f} |")
 
     results = Path(__file__).resolve().parent / "results"
     results.mkdir(exist_ok=True)
