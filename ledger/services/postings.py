@@ -7,6 +7,7 @@ the stored balances, and writes its event, all in one database transaction.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
@@ -127,7 +128,7 @@ def post_entries(*, tenant, entries: list[EntryInput], actor: Actor, kind: str =
 
     # Taken after the locks, so an account's entries are dated in the order they were appended.
     now = timezone.now()
-    txn = LedgerTransaction.objects.create(
+    txn = LedgerTransaction(
         tenant=tenant, kind=kind, description=description, metadata=metadata or {}, reverses=reverses, hold=hold,
         effective_at=effective_at or now, created_at=now, source_request_id=current_request_id() or "",
         actor=str(actor))
@@ -142,24 +143,47 @@ def post_entries(*, tenant, entries: list[EntryInput], actor: Actor, kind: str =
         row.hash = entry_hash(account.hash_head, row)
         account.hash_head = row.hash
         rows.append(row)
-    LedgerEntry.objects.bulk_create(rows)
-    _store_account_heads([locked[account_id] for account_id in sorted(deltas)])
+    _write_posting(txn, rows, [locked[account_id] for account_id in sorted(deltas)])
     # A fresh posting has no reversal yet and its entries are in hand: the event payload
     # needs no query for either.
     txn.posted_entries = rows
     return txn
 
 
-def _store_account_heads(accounts: list[Account]) -> None:
-    """One UPDATE for all touched accounts (rows already locked): a round trip per account
-    would be the largest cost of a posting after the locks themselves."""
-    values = ", ".join(["(%s, %s::bigint, %s::bigint, %s)"] * len(accounts))
-    params = [p for a in accounts for p in (a.id, a.posted_balance, a.last_sequence, a.hash_head)]
+_ENTRY_COLUMNS = ("id", "tenant_id", "transaction_id", "account_id", "direction", "amount", "currency", "sequence",
+                  "balance_after", "hash", "created_at")
+
+
+def _write_posting(txn: LedgerTransaction, rows: list[LedgerEntry], accounts: list[Account]) -> None:
+    """The transaction row, its entries and the new account heads in one statement.
+
+    Round trips are most of a posting's cost, so the three writes travel together as
+    data-modifying CTEs. The database still checks every row: the entry triggers see earlier
+    rows of the same statement, foreign keys are checked at its end, and the zero-sum and
+    balance triggers at commit."""
+    txn_sql = (f"INSERT INTO {LedgerTransaction._meta.db_table} (id, tenant_id, kind, description, metadata, "
+               "reverses_id, hold_id, effective_at, created_at, source_request_id, actor) "
+               "VALUES (%s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s)")
+    txn_params = [txn.id, txn.tenant_id, txn.kind, txn.description, json.dumps(txn.metadata), txn.reverses_id,
+                  txn.hold_id, txn.effective_at, txn.created_at, txn.source_request_id, txn.actor]
+    entry_values = ", ".join(["(%s, %s, %s, %s, %s, %s::bigint, %s, %s::bigint, %s::bigint, %s, %s)"] * len(rows))
+    entry_params = [getattr(row, column) for row in rows for column in _ENTRY_COLUMNS]
+    head_values = ", ".join(["(%s, %s::bigint, %s::bigint, %s)"] * len(accounts))
+    head_params = [p for a in accounts for p in (a.id, a.posted_balance, a.last_sequence, a.hash_head)]
     with connection.cursor() as cursor:
         cursor.execute(
+            f"WITH new_transaction AS ({txn_sql} RETURNING id), "
+            f"new_entries AS (INSERT INTO {LedgerEntry._meta.db_table} ({', '.join(_ENTRY_COLUMNS)}) "
+            f"VALUES {entry_values} RETURNING id) "
             f"UPDATE {Account._meta.db_table} AS account SET posted_balance = head.balance, "
             f"last_sequence = head.sequence, hash_head = head.hash "
-            f"FROM (VALUES {values}) AS head (id, balance, sequence, hash) WHERE account.id = head.id", params)
+            f"FROM (VALUES {head_values}) AS head (id, balance, sequence, hash) WHERE account.id = head.id",
+            txn_params + entry_params + head_params)
+    txn._state.adding = False
+    txn._state.db = "default"
+    for row in rows:
+        row._state.adding = False
+        row._state.db = "default"
 
 
 def _transaction_event(txn: LedgerTransaction, type: str, actor: Actor) -> None:
