@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.utils import timezone
@@ -7,7 +8,7 @@ from audit.actors import Actor
 from tenants.admin_base import TenantScopedAdmin
 from tenants.roles import OPERATE
 
-from .currencies import format_minor
+from .currencies import EXPONENTS, format_minor
 from .models import Account, LedgerEntry, LedgerTransaction, ReconciliationBreak, ReconciliationRun
 from .selectors import account_balances
 from .services.accounts import account_close, account_create, account_freeze, account_unfreeze
@@ -44,6 +45,12 @@ class AccountAdmin(TenantScopedAdmin):
     search_fields = ["id", "name", "customer"]
     actions = ["freeze", "unfreeze", "close"]
     change_form_template = "admin/ledger/account/change_form.html"
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "currency":
+            # Only ISO 4217 codes the ledger supports, so a typo is a form error, not a refusal later.
+            return forms.ChoiceField(choices=[(code, code) for code in sorted(EXPONENTS)], initial="USD")
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def get_fields(self, request, obj=None):
         if obj is None:
