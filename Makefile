@@ -23,7 +23,8 @@ migrate: install services
 
 run: migrate
 	DJANGO_DEBUG=1 $(PY) manage.py seed_demo --base-url http://127.0.0.1:$(PORT)
-	DJANGO_DEBUG=1 ZENTRA_PORT=$(PORT) PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start -f Procfile
+	DJANGO_DEBUG=1 ZENTRA_WEBHOOK_ALLOW_PRIVATE=$${ZENTRA_WEBHOOK_ALLOW_PRIVATE:-1} ZENTRA_PORT=$(PORT) \
+		PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start -f Procfile
 
 test: install services
 	$(PY) -m pytest
