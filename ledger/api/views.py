@@ -23,7 +23,10 @@ from .serializers import (AccountCreateInput, AccountOutput, AccountTransitionIn
 def parse_as_of(raw: str | None):
     if not raw:
         return None
-    value = parse_datetime(raw.replace(" ", "+"))  # a bare "+" in a query string arrives as a space
+    try:
+        value = parse_datetime(raw.replace(" ", "+"))  # a bare "+" in a query string arrives as a space
+    except ValueError:  # well formed but impossible, such as month 13
+        value = None
     if value is None or value.tzinfo is None:
         raise ValidationFailed("as_of must be an ISO 8601 timestamp with a time zone",
                                errors=[{"field": "as_of", "message": "ISO 8601 timestamp with time zone expected."}])

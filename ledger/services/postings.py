@@ -125,6 +125,10 @@ def post_entries(*, tenant, entries: list[EntryInput], actor: Actor, kind: str =
         account = locked[short[0]]
         available = account.posted_balance - _floor(account)
         raise InsufficientFunds(f"Account {account.id} has {available} available, {-deltas[account.id]} requested")
+    for account_id, delta in deltas.items():
+        if abs(locked[account_id].posted_balance + delta) > MAX_AMOUNT:
+            raise ValidationFailed(f"Account {account_id} would leave the range of a 64-bit balance",
+                                   errors=[{"field": "entries", "message": "Balance out of range."}])
 
     # Taken after the locks, so an account's entries are dated in the order they were appended.
     now = timezone.now()
