@@ -10,14 +10,20 @@ from .models import AccessDenial, RequestRecord
 logger = logging.getLogger("zentra.audit")
 
 
+def _text(value: str | None, limit: int) -> str:
+    """Evidence text as PostgreSQL can store it: request paths may carry NUL, which text
+    columns refuse; a refused insert would lose the evidence (or fail the request)."""
+    return (value or "").replace("\x00", "\ufffd")[:limit]
+
+
 def access_denial_record(*, actor: Actor | str, action: str, target: str = "", tenant_id: str = "",
                          role: str = "", target_tenant_id: str = "", reason: str = "",
                          request_id: str | None = "") -> AccessDenial:
     actor_label = actor.label if isinstance(actor, Actor) else ""
     return AccessDenial.objects.create(
-        actor=str(actor)[:200], actor_label=actor_label[:200], action=action[:200], target=target[:200],
-        tenant_id=tenant_id or "", role=role[:100], target_tenant_id=target_tenant_id or "",
-        reason=reason[:500], request_id=request_id or "",
+        actor=_text(str(actor), 200), actor_label=_text(actor_label, 200), action=_text(action, 200),
+        target=_text(target, 200), tenant_id=tenant_id or "", role=_text(role, 100),
+        target_tenant_id=target_tenant_id or "", reason=_text(reason, 500), request_id=request_id or "",
     )
 
 
@@ -25,9 +31,9 @@ def request_record_write(*, request_id: str, tenant_id: str, actor: str, method:
                          idempotency_key: str, idempotent_replay: bool, duration_ms: int) -> None:
     try:
         RequestRecord.objects.create(
-            request_id=request_id, tenant_id=tenant_id, actor=actor[:200], method=method, path=path[:500],
-            status=status, idempotency_key=idempotency_key[:255], idempotent_replay=idempotent_replay,
-            duration_ms=duration_ms,
+            request_id=request_id, tenant_id=tenant_id, actor=_text(actor, 200), method=_text(method, 10),
+            path=_text(path, 500), status=status, idempotency_key=_text(idempotency_key, 255),
+            idempotent_replay=idempotent_replay, duration_ms=duration_ms,
         )
     except Exception:  # the response is already decided; losing one record must not turn it into a 500
         logger.exception("could not write the request record of %s", request_id)

@@ -39,7 +39,9 @@ def database_from_url(url: str) -> dict:
         "PASSWORD": unquote(parsed.password or ""),
         "HOST": parsed.hostname or "",
         "PORT": str(parsed.port or ""),
-        "CONN_MAX_AGE": env_int("DATABASE_CONN_MAX_AGE", 0),
+        # Persistent connections: a fresh PostgreSQL backend per request costs more than the request.
+        "CONN_MAX_AGE": env_int("DATABASE_CONN_MAX_AGE", 60),
+        "CONN_HEALTH_CHECKS": True,
         "OPTIONS": {"connect_timeout": 5},
     }
 
@@ -160,16 +162,26 @@ ZENTRA_IDEMPOTENCY_TTL = timedelta(seconds=env_int("ZENTRA_IDEMPOTENCY_TTL_SECON
 # A request that claimed a key and never finished (its process died) stops blocking the
 # key after this long, so the client is not locked out for the whole retention period.
 ZENTRA_IDEMPOTENCY_LEASE = timedelta(seconds=env_int("ZENTRA_IDEMPOTENCY_LEASE_SECONDS", 300))
+ZENTRA_HOLD_MAX_SECONDS = env_int("ZENTRA_HOLD_MAX_SECONDS", 30 * 24 * 3600)
 ZENTRA_WEBHOOK_ALLOW_PRIVATE = env_bool("ZENTRA_WEBHOOK_ALLOW_PRIVATE", False)
+ZENTRA_WEBHOOK_TIMEOUT_SECONDS = env_int("ZENTRA_WEBHOOK_TIMEOUT_SECONDS", 15)
+# A claimed delivery whose worker died is claimed again once its lease runs out.
+ZENTRA_WEBHOOK_LEASE_SECONDS = env_int("ZENTRA_WEBHOOK_LEASE_SECONDS", 60)
+ZENTRA_WEBHOOK_RETRY_SCHEDULE = [int(x) for x in os.environ.get(
+    "ZENTRA_WEBHOOK_RETRY_SCHEDULE", "5,300,1800,7200,18000,36000,36000").split(",") if x.strip()]
+ZENTRA_WEBHOOK_ROTATION_OVERLAP_SECONDS = min(env_int("ZENTRA_WEBHOOK_ROTATION_OVERLAP_SECONDS", 24 * 3600),
+                                              7 * 24 * 3600)
+ZENTRA_WEBHOOK_DISABLE_AFTER_SECONDS = env_int("ZENTRA_WEBHOOK_DISABLE_AFTER_SECONDS", 5 * 24 * 3600)
+ZENTRA_WEBHOOK_MAX_RETRY_AFTER_SECONDS = env_int("ZENTRA_WEBHOOK_MAX_RETRY_AFTER_SECONDS", 24 * 3600)
 ZENTRA_DEMO_PASSWORD = os.environ.get("ZENTRA_DEMO_PASSWORD", "zentra-demo")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["zentra.api.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["zentra.api.permissions.TenantApiKeyPermission"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["zentra.api.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "zentra.api.problems.problem_exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "zentra.api.schema.ZentraAutoSchema",
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_PAGINATION_CLASS": None,
 }

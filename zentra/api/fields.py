@@ -6,11 +6,13 @@ DRF's stock fields accept "12" for an integer, 1.0 for an integer, "true" for a 
 """
 
 import json
+import math
 
 from rest_framework import serializers
 
 MAX_AMOUNT = 2**63 - 1
 METADATA_MAX_BYTES = 8 * 1024
+METADATA_MAX_DEPTH = 32
 
 
 class StrictCharField(serializers.CharField):
@@ -47,11 +49,38 @@ class AmountField(StrictIntegerField):
         super().__init__(**kwargs)
 
 
+def _unstorable(value, depth: int = 0) -> str | None:
+    """Why PostgreSQL's jsonb would refuse `value` (turning a client's mistake into a 500), or None."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return "nul"
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate ("\ud800"): JSON can spell it, UTF-8 cannot
+            return "surrogate"
+        return None
+    if isinstance(value, float) and not math.isfinite(value):  # 1e999 parses as inf; jsonb has no inf
+        return "not_finite"
+    if isinstance(value, (dict, list)):
+        if depth >= METADATA_MAX_DEPTH:
+            return "too_deep"
+        items = [part for pair in value.items() for part in pair] if isinstance(value, dict) else value
+        for item in items:
+            problem = _unstorable(item, depth + 1)
+            if problem:
+                return problem
+    return None
+
+
 class MetadataField(serializers.JSONField):
     """A JSON object of at most 8 KiB, keys as strings."""
 
     default_error_messages = {"not_object": "Must be a JSON object.",
-                              "too_large": f"Must be at most {METADATA_MAX_BYTES} bytes as JSON."}
+                              "too_large": f"Must be at most {METADATA_MAX_BYTES} bytes as JSON.",
+                              "too_deep": f"Must nest at most {METADATA_MAX_DEPTH} levels deep.",
+                              "nul": "Must not contain NUL characters.",
+                              "surrogate": "Must not contain unpaired surrogate characters.",
+                              "not_finite": "Numbers must be finite."}
 
     def __init__(self, **kwargs):
         kwargs.setdefault("required", False)
@@ -61,6 +90,9 @@ class MetadataField(serializers.JSONField):
     def to_internal_value(self, data):
         if not isinstance(data, dict):
             self.fail("not_object")
+        problem = _unstorable(data)
+        if problem:
+            self.fail(problem)
         if len(json.dumps(data, separators=(",", ":"))) > METADATA_MAX_BYTES:
             self.fail("too_large")
         return data

@@ -73,7 +73,7 @@ def parse_key(raw: str | None) -> str:
 def fingerprint_of(method: str, path: str, body: bytes) -> str:
     try:
         canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode() if body else b""
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         canonical = body
     digest = hashlib.sha256()
     for part in (method.encode(), b"\n", path.encode(), b"\n", canonical):

@@ -19,7 +19,8 @@ LIST_PARAMS = [
 def parse_limit(raw: str | None) -> int:
     if raw is None or raw == "":
         return DEFAULT_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    # isdigit() alone admits "²", which int() refuses; only ASCII digits are a limit.
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LIMIT:
         raise ValidationFailed(f"limit must be an integer from 1 to {MAX_LIMIT}",
                                errors=[{"field": "limit", "message": f"Must be an integer from 1 to {MAX_LIMIT}."}])
     return int(raw)
@@ -48,3 +49,22 @@ def paginate(request, queryset: QuerySet, *, order_field: str = "id",
 
 def list_body(data: list, has_more: bool) -> dict:
     return {"object": "list", "data": data, "has_more": has_more}
+
+
+class ListEnvelopeSchema:
+    """Schema only: tells drf-spectacular that list responses come in the envelope of
+    `list_body` (TenantAPIView is no GenericAPIView, so nothing paginates at runtime)."""
+
+    def get_paginated_response_schema(self, schema: dict) -> dict:
+        return {
+            "type": "object",
+            "required": ["object", "data", "has_more"],
+            "properties": {
+                "object": {"type": "string", "enum": ["list"]},
+                "data": schema,
+                "has_more": {"type": "boolean"},
+            },
+        }
+
+    def get_schema_operation_parameters(self, view) -> list:
+        return []  # limit and starting_after are declared with the view's other parameters (LIST_PARAMS)

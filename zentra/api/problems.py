@@ -17,18 +17,27 @@ PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_BASE = "https://zentra.dev/problems/"
 
 
+def storable_text(text):
+    """Messages may quote the client's input ('"\\u0000" is not a valid choice'). Problem bodies
+    are stored for idempotent replay in jsonb, which refuses NUL and unpaired surrogates: such a
+    body would fail to store and turn a 400 into a 500. Both become U+FFFD."""
+    if not isinstance(text, str):
+        return text
+    return "".join("\ufffd" if char == "\x00" or "\ud800" <= char <= "\udfff" else char for char in text)
+
+
 def problem_body(*, status: int, code: str, title: str, detail: str, request_id: str | None,
                  errors: list[dict] | None = None) -> dict:
     body = {
         "type": PROBLEM_BASE + code,
         "title": title,
         "status": status,
-        "detail": detail,
+        "detail": storable_text(detail),
         "code": code,
         "request_id": request_id,
     }
     if errors:
-        body["errors"] = errors
+        body["errors"] = [{key: storable_text(value) for key, value in error.items()} for error in errors]
     return body
 
 
@@ -61,6 +70,9 @@ def flatten_validation_errors(detail, prefix: str = "") -> list[dict]:
         for key, value in detail.items():
             if key in ("non_field_errors",):
                 field = prefix or None
+            elif isinstance(key, int):
+                # DRF reports the items of a list (many=True, ListField) as {index: errors}.
+                field = f"{prefix}[{key}]"
             else:
                 field = f"{prefix}.{key}" if prefix else str(key)
             errors.extend(flatten_validation_errors(value, field or ""))

@@ -9,13 +9,15 @@ from audit.services import access_denial_record
 from zentra.errors import NotFound, ValidationFailed
 
 from .idempotency import HEADER, IdempotentReplay, idempotency_begin, idempotency_finish
-from .pagination import list_body, paginate
+from .pagination import ListEnvelopeSchema, list_body, paginate
 
 
 class TenantAPIView(APIView):
     """request.tenant is the API key's tenant; every POST passes the Idempotency-Key gate."""
 
     _idempotency_claim = None
+    # Read by the OpenAPI generator only: lists answer {"object": "list", "data", "has_more"}.
+    pagination_class = ListEnvelopeSchema
 
     @property
     def tenant(self):
@@ -27,12 +29,27 @@ class TenantAPIView(APIView):
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
+        self.refuse_nul_characters(request)
         if request.method == "POST":
             self._idempotency_claim = idempotency_begin(
                 tenant_id=request.tenant.id, raw_key=request.headers.get(HEADER), method=request.method,
                 path=request.path, body=request.body, request_id=getattr(request, "request_id", ""),
             )
             request._request.idempotency_key = self._idempotency_claim.key
+
+    @staticmethod
+    def refuse_nul_characters(request) -> None:
+        """PostgreSQL text cannot hold NUL: a query or an id containing one would fail in the
+        database as a 500. No object's id has one (404), no filter value may (400)."""
+        if "\x00" in request.path:
+            raise NotFound(f"No such endpoint or object: {request.path.replace(chr(0), '')}")
+        bad = sorted({name for name, values in request.query_params.lists()
+                      if "\x00" in name or any("\x00" in value for value in values)})
+        if bad:
+            names = [name.replace("\x00", "") for name in bad]
+            raise ValidationFailed(f"{', '.join(names)}: NUL characters are not allowed",
+                                   errors=[{"field": name, "message": "NUL characters are not allowed."}
+                                           for name in names])
 
     def handle_exception(self, exc):
         if isinstance(exc, IdempotentReplay):
@@ -71,6 +88,12 @@ class TenantAPIView(APIView):
                       cursor_queryset: QuerySet | None = None):
         from rest_framework.response import Response
 
+        if cursor_queryset is None and order_field == "id":
+            # Ids order all of the tenant's rows, so a cursor is a position among them, not a member
+            # of the filtered set: the last object of a page may leave the filter (an account
+            # unfrozen) before the next page is asked for. (Per-parent orderings such as an
+            # entry's sequence keep resolving the cursor in the list itself.)
+            cursor_queryset = queryset.model._default_manager.filter(tenant=self.tenant)
         page, has_more = paginate(self.request, queryset, order_field=order_field, cursor_queryset=cursor_queryset)
         return Response(list_body(serializer_class(page, many=True).data, has_more))
 

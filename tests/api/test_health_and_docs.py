@@ -1,0 +1,166 @@
+"""Operations endpoints: the health check, the OpenAPI document and the docs page."""
+
+import re
+import socket
+
+import pytest
+
+pytestmark = pytest.mark.django_db
+
+
+def closed_local_port() -> int:
+    """A local port nobody listens on: bound by us a moment ago, then released."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+# --- /healthz -------------------------------------------------------------------------------
+
+def test_healthz_is_200_when_postgres_and_redis_answer(client):
+    # when
+    response = client.get("/healthz")
+
+    # then
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "checks": {"postgres": "ok", "redis": "ok"}}
+    assert response["X-Request-Id"].startswith("req_")
+
+
+def test_healthz_is_503_naming_redis_when_redis_does_not_answer(client, settings):
+    # given: a Redis URL on a closed port (the real Redis keeps running)
+    settings.REDIS_URL = f"redis://127.0.0.1:{closed_local_port()}/0"
+
+    # when
+    response = client.get("/healthz")
+
+    # then
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["checks"]["postgres"] == "ok"
+    assert body["checks"]["redis"].startswith("error")
+    assert response["X-Request-Id"].startswith("req_")
+
+
+def test_healthz_needs_no_api_key(client):
+    # when
+    response = client.get("/healthz", HTTP_AUTHORIZATION="Bearer nonsense")
+
+    # then
+    assert response.status_code == 200
+
+
+# --- OpenAPI --------------------------------------------------------------------------------
+
+@pytest.fixture
+def schema(client):
+    response = client.get("/v1/openapi.json")
+    assert response.status_code == 200
+    assert "json" in response["Content-Type"]
+    return response.json()
+
+
+def test_openapi_describes_the_accounts_and_events_endpoints(schema):
+    # then
+    assert schema["openapi"].startswith("3.")
+    paths = schema["paths"]
+    assert {"/v1/accounts", "/v1/accounts/{account_id}", "/v1/accounts/{account_id}/balance",
+            "/v1/accounts/{account_id}/freeze", "/v1/accounts/{account_id}/unfreeze",
+            "/v1/accounts/{account_id}/close", "/v1/events", "/v1/events/{event_id}"} <= set(paths)
+    assert set(paths["/v1/accounts"]) >= {"get", "post"}
+    assert "post" not in paths["/v1/events"]
+    assert "delete" not in paths["/v1/accounts"]
+    create = paths["/v1/accounts"]["post"]
+    body_schema = create["requestBody"]["content"]["application/json"]["schema"]
+    assert "201" in create["responses"]
+    request_ref = body_schema["$ref"].rsplit("/", 1)[-1]
+    request_props = schema["components"]["schemas"][request_ref]["properties"]
+    assert {"customer", "currency", "account_type", "name", "normal_balance", "allow_overdraft",
+            "metadata"} <= set(request_props)
+    list_params = {p["name"] for p in paths["/v1/accounts"]["get"]["parameters"]}
+    assert {"limit", "starting_after", "customer", "currency", "account_type", "status"} <= list_params
+    assert {"limit", "starting_after", "type"} <= {p["name"] for p in paths["/v1/events"]["get"]["parameters"]}
+
+
+def test_openapi_has_a_bearer_security_scheme_used_by_every_operation(schema):
+    # then
+    schemes = schema["components"]["securitySchemes"]
+    bearer = [name for name, scheme in schemes.items() if scheme == {**scheme, "type": "http", "scheme": "bearer"}]
+    assert bearer
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            assert {bearer[0]: []} in operation.get("security", []), (method, path)
+
+
+def test_openapi_lists_are_the_list_envelope(schema):
+    # then: GET /v1/accounts answers {"object": "list", "data": [...], "has_more": bool}
+    for path in ("/v1/accounts", "/v1/events"):
+        ok = schema["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+        if "$ref" in ok:
+            ok = schema["components"]["schemas"][ok["$ref"].rsplit("/", 1)[-1]]
+        assert ok["type"] == "object", path
+        assert set(ok["properties"]) == {"object", "data", "has_more"}, path
+        assert ok["properties"]["data"]["type"] == "array"
+        assert ok["properties"]["has_more"]["type"] == "boolean"
+
+
+def test_openapi_posts_declare_the_required_idempotency_key(schema):
+    # then
+    posts = [(path, ops["post"]) for path, ops in schema["paths"].items() if "post" in ops]
+    assert posts
+    for path, operation in posts:
+        headers = {p["name"]: p for p in operation.get("parameters", []) if p["in"] == "header"}
+        assert "Idempotency-Key" in headers, path
+        assert headers["Idempotency-Key"]["required"] is True
+    for path, ops in schema["paths"].items():
+        if "get" in ops:
+            assert "Idempotency-Key" not in {p["name"] for p in ops["get"].get("parameters", [])}, path
+
+
+def test_openapi_does_not_describe_operations_with_the_base_class_docstring(schema):
+    # then: "request.tenant is the API key's tenant..." is the edge's internals, not an operation
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            assert "request.tenant" not in operation.get("description", ""), (method, path)
+
+
+def test_openapi_needs_no_api_key(client):
+    # when
+    response = client.get("/v1/openapi.json", HTTP_AUTHORIZATION="Bearer nonsense")
+
+    # then
+    assert response.status_code == 200
+
+
+# --- docs page ------------------------------------------------------------------------------
+
+def test_docs_page_is_html_served_without_a_cdn(client):
+    # when
+    response = client.get("/v1/docs")
+
+    # then
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/html")
+    html = response.content.decode()
+    assert "swagger-ui" in html
+    assert "/v1/openapi.json" in html
+    for cdn in ("cdn.jsdelivr.net", "unpkg.com", "cdnjs.cloudflare.com", "googleapis.com"):
+        assert cdn not in html
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert assets
+    assert all(asset.startswith("/static/drf_spectacular_sidecar/") for asset in assets), assets
+    assert not re.search(r'(?:src|href)="(?:https?:)?//', html)
+
+
+def test_docs_assets_exist_in_the_sidecar_package(client):
+    # given
+    from django.contrib.staticfiles import finders
+
+    html = client.get("/v1/docs").content.decode()
+    assets = re.findall(r'(?:src|href)="/static/([^"]+)"', html)
+
+    # then: every file the page loads ships with the installed sidecar
+    assert assets
+    for asset in assets:
+        assert finders.find(asset), asset
