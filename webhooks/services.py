@@ -8,6 +8,7 @@ webhooks/delivery.py, nudged right after commit and swept by a periodic relay.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -47,15 +48,24 @@ def event_emit(*, tenant, type: str, resource_id: str, data_object: dict, actor:
     return event
 
 
+_NUDGE_BACKOFF_SECONDS = 10.0
+_nudge_paused_until = 0.0
+
+
 def nudge_relay() -> None:
     """Ask a worker to send now rather than at the next sweep. Best effort: with the broker
-    down the posting has committed anyway and the periodic relay sends it later."""
+    down the posting has committed anyway and the periodic relay sends it later. After a
+    failure, nudges pause for a few seconds so requests do not each wait on a dead broker."""
+    global _nudge_paused_until
     from .tasks import relay
 
+    if time.monotonic() < _nudge_paused_until:
+        return
     try:
         relay.apply_async(retry=False)
-    except Exception:  # any broker failure; the delivery row is already safe in PostgreSQL
-        logger.warning("could not nudge the webhook relay; the periodic sweep will send", exc_info=True)
+    except Exception as exc:  # any broker failure; the delivery row is already safe in PostgreSQL
+        _nudge_paused_until = time.monotonic() + _NUDGE_BACKOFF_SECONDS
+        logger.warning("could not nudge the webhook relay (%s); the periodic sweep will send", exc)
 
 
 # --- endpoints ---------------------------------------------------------------------------

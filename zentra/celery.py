@@ -17,7 +17,11 @@ app.conf.update(
     accept_content=["json"],
     task_ignore_result=True,
     timezone="UTC",
-    broker_transport_options={"visibility_timeout": 3600},
+    # Publishing must fail fast when Redis is down: the state change has committed already and
+    # the periodic sweeps catch up; a request must not hang on the broker.
+    broker_transport_options={"visibility_timeout": 3600, "max_retries": 1, "interval_start": 0,
+                              "interval_step": 0.2, "interval_max": 0.5, "socket_connect_timeout": 1,
+                              "socket_timeout": 5},
     beat_schedule={
         "relay-webhooks": {
             "task": "webhooks.tasks.relay",
