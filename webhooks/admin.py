@@ -48,7 +48,8 @@ class AttemptInline(ReadOnlyInline):
 class DeliveryAdmin(TenantScopedAdmin):
     list_display = ["id", "event", "endpoint", "status", "attempts_count", "next_attempt_at", "created_at",
                     "completed_at"]
-    list_filter = ["status", "endpoint"]
+    # RelatedOnly: the endpoint filter lists only endpoints of deliveries this operator can see.
+    list_filter = ["status", ("endpoint", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["=id", "=event__id", "=endpoint__id"]
     list_select_related = ["event", "endpoint"]
     readonly_fields = ["id", "tenant", "event", "endpoint", "status", "attempts_count", "next_attempt_at",

@@ -172,8 +172,13 @@ def event_redeliver(*, event: Event, actor: Actor, endpoint: WebhookEndpoint | N
 def endpoint_redeliver_failed(*, endpoint: WebhookEndpoint, since: datetime, actor: Actor) -> list[Delivery]:
     """Queue again every event whose delivery to this endpoint failed since `since`."""
     with transaction.atomic(), acting_as(actor):
-        failed = (Delivery.objects.filter(endpoint=endpoint, status=Delivery.FAILED, created_at__gte=since)
-                  .order_by("event_id", "-created_at").distinct("event_id"))
+        # Failed since T means its last attempt ended after T, whenever it was first queued;
+        # events already sent since, or queued again and still pending, are not queued twice.
+        settled_or_queued = Delivery.objects.filter(endpoint=endpoint, status__in=[Delivery.PENDING,
+                                                                                   Delivery.SUCCEEDED])
+        failed = (Delivery.objects.filter(endpoint=endpoint, status=Delivery.FAILED, completed_at__gte=since)
+                  .exclude(event_id__in=settled_or_queued.values("event_id"))
+                  .order_by("event_id", "-completed_at").distinct("event_id"))
         now = timezone.now()
         deliveries = Delivery.objects.bulk_create([
             Delivery(tenant_id=endpoint.tenant_id, event_id=d.event_id, endpoint=endpoint, next_attempt_at=now,
