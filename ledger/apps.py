@@ -6,4 +6,4 @@ class LedgerConfig(AppConfig):
     verbose_name = "Ledger"
 
     def ready(self) -> None:
-        from . import admin_holds  # noqa: F401  (registers the holds admin beside ledger/admin.py)
+        from . import admin_holds, admin_payments  # noqa: F401  (admin modules beside ledger/admin.py)

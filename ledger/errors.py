@@ -10,6 +10,7 @@ ZentraError
     InsufficientFunds       insufficient_funds
     UnbalancedTransaction   unbalanced_transaction
     AmountExceedsHold       amount_exceeds_hold
+    PolicyDenied            policy_denied
   AlreadyReversed (409)     already_reversed
   HoldNotActive (409)       hold_not_active
 """
@@ -60,3 +61,8 @@ class HoldNotActive(Conflict):
 class AmountExceedsHold(LedgerError):
     code = "amount_exceeds_hold"
     title = "Amount exceeds hold"
+
+
+class PolicyDenied(LedgerError):
+    code = "policy_denied"
+    title = "Policy denied"

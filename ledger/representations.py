@@ -56,3 +56,31 @@ def hold_payload(hold, *, now: datetime | None = None) -> dict:
         "resolved_by": hold.resolved_by or None, "resolution_reason": hold.resolution_reason or None,
         "created_at": iso(hold.created_at), "resolved_at": iso(hold.resolved_at),
     }
+
+
+def payment_intent_payload(intent) -> dict:
+    from .models import PolicyDecision
+
+    decisions = PolicyDecision.objects.filter(intent_id=intent.id).order_by("id")
+    return {
+        "id": intent.id, "object": "payment_intent", "amount": intent.amount, "currency": intent.currency,
+        "source_account": intent.source_account_id, "destination_account": intent.destination_account_id,
+        "rail": intent.rail or None, "status": intent.status, "hold": intent.hold_id, "route": intent.route_id,
+        "provider_reference": intent.provider_reference or None, "failure_reason": intent.failure_reason or None,
+        "transitions": [{"from": t.from_status or None, "to": t.to_status, "at": iso(t.at), "actor": t.actor,
+                         "reason": t.reason} for t in intent.transitions.order_by("at", "id")],
+        "policy_decisions": [{"rule": d.rule_id or None, "kind": d.rule_kind, "outcome": d.outcome,
+                              "reason": d.reason, "inputs": d.inputs, "at": iso(d.created_at)} for d in decisions],
+        "provider_attempts": [{"route": a.route_id, "provider": a.provider_id, "outcome": a.outcome,
+                               "reference": a.reference or None, "latency_ms": a.latency_ms,
+                               "error": a.error or None, "at": iso(a.created_at)}
+                              for a in intent.provider_attempts.order_by("id")],
+        "metadata": intent.metadata, "created_at": iso(intent.created_at),
+    }
+
+
+def payout_payload(payout) -> dict:
+    return {"id": payout.id, "object": "payout", "account": payout.account_id, "amount": payout.amount,
+            "currency": payout.currency, "status": payout.status, "failure_reason": payout.failure_reason or None,
+            "transactions": [t.id for t in payout.transactions.order_by("created_at", "id")],
+            "metadata": payout.metadata, "created_at": iso(payout.created_at), "resolved_at": iso(payout.resolved_at)}

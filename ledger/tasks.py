@@ -24,3 +24,13 @@ def holds_expire_due() -> int:
     from .services.holds import holds_expire_due as expire
 
     return expire(actor=Actor.system("hold_expiry_job"))
+
+
+@shared_task(name="ledger.tasks.sandbox_providers_tick")
+def sandbox_providers_tick() -> dict:
+    """The built-in sandbox providers' side of the world: settle accepted payments and pay out
+    pending payouts once their configured delay has passed."""
+    from .services.intents import sandbox_settle_due
+    from .services.payouts import sandbox_payouts_due
+
+    return {"settled": sandbox_settle_due(), "payouts": sandbox_payouts_due()}

@@ -26,12 +26,15 @@ def tenant_create(*, slug: str, name: str, actor: Actor) -> Tenant:
 
 
 def tenant_bootstrap(*, slug: str, name: str, currency: str, actor: Actor) -> tuple[Tenant, str]:
-    """A tenant ready to move money: system accounts for the currency and a write API key."""
+    """A tenant ready to move money: system accounts and sandbox provider routes for the
+    currency, and a write API key."""
     from ledger.services.accounts import account_system_ensure
+    from ledger.services.routes import sandbox_routes_ensure
 
     with transaction.atomic(), acting_as(actor):
         tenant = tenant_create(slug=slug, name=name, actor=actor)
         account_system_ensure(tenant=tenant, currency=currency, actor=actor)
+        sandbox_routes_ensure(tenant=tenant, currency=currency, actor=actor)
         _, raw_key = api_key_create(tenant=tenant, name="bootstrap", scope=ApiKey.SCOPE_WRITE, actor=actor)
         return tenant, raw_key
 

@@ -5,6 +5,9 @@ EVENT_TYPES = frozenset({
     "transaction.posted", "transaction.reversed",
     "hold.created", "hold.captured", "hold.released", "hold.expired",
     "webhook_endpoint.disabled", "webhook_delivery.failed",
+    "payment_intent.created", "payment_intent.processing", "payment_intent.requires_review",
+    "payment_intent.succeeded", "payment_intent.failed", "payment_intent.canceled",
+    "payout.created", "payout.paid", "payout.failed",
 })
 FAMILIES = frozenset(t.split(".", 1)[0] for t in EVENT_TYPES)
 

@@ -27,6 +27,10 @@ app.conf.update(
             "task": "webhooks.tasks.relay",
             "schedule": float(os.environ.get("ZENTRA_WEBHOOK_RELAY_INTERVAL_SECONDS") or 5),
         },
+        "sandbox-providers": {
+            "task": "ledger.tasks.sandbox_providers_tick",
+            "schedule": float(os.environ.get("ZENTRA_SANDBOX_TICK_SECONDS") or 2),
+        },
         "expire-holds": {
             "task": "ledger.tasks.holds_expire_due",
             # Read from the environment, not settings: this module loads before Django's settings.

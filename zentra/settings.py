@@ -163,6 +163,8 @@ ZENTRA_IDEMPOTENCY_TTL = timedelta(seconds=env_int("ZENTRA_IDEMPOTENCY_TTL_SECON
 # key after this long, so the client is not locked out for the whole retention period.
 ZENTRA_IDEMPOTENCY_LEASE = timedelta(seconds=env_int("ZENTRA_IDEMPOTENCY_LEASE_SECONDS", 300))
 ZENTRA_HOLD_MAX_SECONDS = env_int("ZENTRA_HOLD_MAX_SECONDS", 30 * 24 * 3600)
+# How long a confirmed payment's funds stay reserved waiting for the provider's settlement.
+ZENTRA_INTENT_HOLD_SECONDS = env_int("ZENTRA_INTENT_HOLD_SECONDS", 7 * 24 * 3600)
 ZENTRA_WEBHOOK_ALLOW_PRIVATE = env_bool("ZENTRA_WEBHOOK_ALLOW_PRIVATE", False)
 ZENTRA_WEBHOOK_TIMEOUT_SECONDS = env_int("ZENTRA_WEBHOOK_TIMEOUT_SECONDS", 15)
 # A claimed delivery whose worker died is claimed again once its lease runs out.

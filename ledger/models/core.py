@@ -37,6 +37,10 @@ class Account(models.Model):
     overdraft_limit = models.BigIntegerField(
         null=True, blank=True, help_text="With allow_overdraft: how far below zero it may go (empty: no limit).")
     is_system = models.BooleanField(default=False, help_text="Reserve, settlement or payout account of the tenant.")
+    # Limits every posting checks, whoever posts (API, intents, operators).
+    max_single_debit = models.BigIntegerField(null=True, blank=True, help_text="Largest single debit (minor units).")
+    max_daily_debit = models.BigIntegerField(null=True, blank=True,
+                                             help_text="Most this account may be debited per UTC day (minor units).")
     posted_balance = models.BigIntegerField(default=0, editable=False)
     # Head of the account's entry chain: sequence and hash of its latest entry.
     last_sequence = models.BigIntegerField(default=0, editable=False)
@@ -59,6 +63,9 @@ class Account(models.Model):
             models.CheckConstraint(condition=Q(status__in=["active", "frozen", "closed"]), name="account_status_known"),
             models.CheckConstraint(condition=Q(overdraft_limit__isnull=True) | Q(overdraft_limit__gte=0),
                                    name="account_overdraft_limit_not_negative"),
+            models.CheckConstraint(condition=(Q(max_single_debit__isnull=True) | Q(max_single_debit__gt=0))
+                                   & (Q(max_daily_debit__isnull=True) | Q(max_daily_debit__gt=0)),
+                                   name="account_debit_limits_positive"),
             # The no-overdraft rule, in the database: a bug in Python hits this, not the money.
             models.CheckConstraint(
                 condition=Q(posted_balance__gte=0)
@@ -99,6 +106,10 @@ class LedgerTransaction(models.Model):
                                     related_name="reversed_by")
     # For kinds hold, capture, release and expiry: the hold this posting places or resolves.
     hold = models.ForeignKey("Hold", null=True, blank=True, on_delete=models.PROTECT, related_name="transactions")
+    # For kinds settlement and payout: the intent or payout this posting belongs to.
+    payment_intent = models.ForeignKey("PaymentIntent", null=True, blank=True, on_delete=models.PROTECT,
+                                       related_name="transactions")
+    payout = models.ForeignKey("Payout", null=True, blank=True, on_delete=models.PROTECT, related_name="transactions")
     effective_at = models.DateTimeField()
     created_at = models.DateTimeField()
     source_request_id = models.CharField(max_length=80, blank=True, default="")

@@ -49,7 +49,7 @@ def _reserve_account(tenant, currency: str) -> Account:
     return reserve
 
 
-def _locked_active_hold(tenant, hold_id: str, actor: Actor, *, action: str) -> Hold:
+def locked_active_hold(tenant, hold_id: str, actor: Actor, *, action: str) -> Hold:
     holds = lock_holds([hold_id])
     hold = holds[0] if holds else None
     if hold is None or hold.tenant_id != tenant.id:
@@ -100,27 +100,36 @@ def hold_place(*, tenant, account_id: str, amount: int, expires_at: datetime, ac
 def _hold_place(*, tenant, account_id, amount, expires_at, actor, reference, metadata, lapsed_on) -> Hold:
     with acting_as(actor):
         account = _tenant_account(tenant, account_id, actor, field="account")
-        if account.is_system:
-            raise ValidationFailed(f"Account {account.id} is a system account; holds reserve customer funds",
-                                   errors=[{"field": "account", "message": "Not a system account."}])
-        if account.normal_balance != CREDIT:
-            raise ValidationFailed(f"Account {account.id} is debit-normal; holds reserve credit balances",
-                                   errors=[{"field": "account", "message": "Holds need a credit-normal account."}])
         reserve = _reserve_account(tenant, account.currency)
         release_lapsed_holds_first(lapsed_on, lock_too=[account.id, reserve.id], actor=actor)
-        lock_accounts([account.id, reserve.id])
-        now = timezone.now()
-        hold = Hold(tenant=tenant, account=account, reserve_account=reserve, amount=amount, currency=account.currency,
-                    expires_at=expires_at, reference=reference, metadata=metadata or {},
-                    source_request_id=current_request_id() or "", created_by=str(actor), created_at=now)
-        hold._change_reason = "placed"
-        hold.save()
-        txn = post_entries(tenant=tenant, actor=actor, kind="hold", hold=hold, description=f"Hold {hold.id}",
-                           entries=[EntryInput(account.id, DEBIT, amount), EntryInput(reserve.id, CREDIT, amount)],
-                           lapsed_holds_released=bool(lapsed_on))
-        hold.recent_transactions = [txn]
-        _hold_event(hold, "hold.created", actor)
-        return hold
+        return place_hold_in_transaction(tenant=tenant, account=account, amount=amount, expires_at=expires_at,
+                                         actor=actor, reference=reference, metadata=metadata,
+                                         lapsed_released=bool(lapsed_on))
+
+
+def place_hold_in_transaction(*, tenant, account: Account, amount: int, expires_at: datetime, actor: Actor,
+                              reference: str = "", metadata: dict | None = None,
+                              lapsed_released: bool = False) -> Hold:
+    """The hold itself, inside the caller's transaction (payment intents place theirs here)."""
+    if account.is_system:
+        raise ValidationFailed(f"Account {account.id} is a system account; holds reserve customer funds",
+                               errors=[{"field": "account", "message": "Not a system account."}])
+    if account.normal_balance != CREDIT:
+        raise ValidationFailed(f"Account {account.id} is debit-normal; holds reserve credit balances",
+                               errors=[{"field": "account", "message": "Holds need a credit-normal account."}])
+    reserve = _reserve_account(tenant, account.currency)
+    lock_accounts([account.id, reserve.id])
+    hold = Hold(tenant=tenant, account=account, reserve_account=reserve, amount=amount, currency=account.currency,
+                expires_at=expires_at, reference=reference, metadata=metadata or {},
+                source_request_id=current_request_id() or "", created_by=str(actor), created_at=timezone.now())
+    hold._change_reason = "placed"
+    hold.save()
+    txn = post_entries(tenant=tenant, actor=actor, kind="hold", hold=hold, description=f"Hold {hold.id}",
+                       entries=[EntryInput(account.id, DEBIT, amount), EntryInput(reserve.id, CREDIT, amount)],
+                       lapsed_holds_released=lapsed_released)
+    hold.recent_transactions = [txn]
+    _hold_event(hold, "hold.created", actor)
+    return hold
 
 
 # --- capture -----------------------------------------------------------------------------
@@ -131,38 +140,44 @@ def hold_capture(*, tenant, hold_id: str, destination_account_id: str, actor: Ac
     """Move `amount` (default: all that remains) from the reserve to the destination. With
     `final`, whatever remains afterwards goes back to the source account."""
     with acting_as(actor):
-        hold = _locked_active_hold(tenant, hold_id, actor, action="capture")
-        remaining = hold.remaining
-        amount = remaining if amount is None else amount
-        if amount > remaining:
-            raise AmountExceedsHold(f"Hold {hold.id} has {remaining} remaining, {amount} requested",
-                                    errors=[{"field": "amount", "message": f"At most {remaining}."}])
+        hold = locked_active_hold(tenant, hold_id, actor, action="capture")
         destination = _tenant_account(tenant, destination_account_id, actor, field="destination_account")
-        if destination.id == hold.reserve_account_id or destination.account_type == "reserve":
-            # The reserve backs every active hold; capturing into it would hand out others' funds.
-            raise ValidationFailed("A hold cannot be captured into a reserve account",
-                                   errors=[{"field": "destination_account", "message": "Not a reserve account."}])
-        if destination.currency != hold.currency:
-            raise CurrencyMismatch(f"Hold {hold.id} is in {hold.currency}, account {destination.id} in "
-                                   f"{destination.currency}",
-                                   errors=[{"field": "destination_account", "message": "Differs from the hold's currency."}])
-        lock_accounts([hold.reserve_account_id, destination.id, hold.account_id])
-        txns = [post_entries(tenant=tenant, actor=actor, kind="capture", hold=hold,
-                             description=f"Capture of hold {hold.id}",
-                             entries=[EntryInput(hold.reserve_account_id, DEBIT, amount),
-                                      EntryInput(destination.id, CREDIT, amount)])]
-        hold.captured_amount += amount
-        fields = ["captured_amount"]
-        leftover = hold.remaining
-        if final and leftover:
-            txns.append(_return_to_account(hold, leftover, kind="release", actor=actor,
-                                           description=f"Remainder of hold {hold.id} after final capture"))
-            hold.released_amount += leftover
-            fields.append("released_amount")
-        _resolve(hold, status=Hold.CAPTURED if hold.remaining == 0 else None, actor=actor,
-                 reason=reason or "captured", fields=fields)
-        _hold_event(hold, "hold.captured", actor)
-        return hold
+        return capture_hold_in_transaction(hold=hold, destination=destination, amount=amount, final=final,
+                                           reason=reason, actor=actor)
+
+
+def capture_hold_in_transaction(*, hold: Hold, destination: Account, actor: Actor, amount: int | None = None,
+                                final: bool = True, reason: str = "", payment_intent=None) -> Hold:
+    """The capture itself, on a hold the caller has locked and found active."""
+    remaining = hold.remaining
+    amount = remaining if amount is None else amount
+    if amount > remaining:
+        raise AmountExceedsHold(f"Hold {hold.id} has {remaining} remaining, {amount} requested",
+                                errors=[{"field": "amount", "message": f"At most {remaining}."}])
+    if destination.id == hold.reserve_account_id or destination.account_type == "reserve":
+        # The reserve backs every active hold; capturing into it would hand out others' funds.
+        raise ValidationFailed("A hold cannot be captured into a reserve account",
+                               errors=[{"field": "destination_account", "message": "Not a reserve account."}])
+    if destination.currency != hold.currency:
+        raise CurrencyMismatch(f"Hold {hold.id} is in {hold.currency}, account {destination.id} in "
+                               f"{destination.currency}",
+                               errors=[{"field": "destination_account", "message": "Differs from the hold's currency."}])
+    lock_accounts([hold.reserve_account_id, destination.id, hold.account_id])
+    post_entries(tenant=hold.tenant, actor=actor, kind="capture", hold=hold, payment_intent=payment_intent,
+                 description=f"Capture of hold {hold.id}",
+                 entries=[EntryInput(hold.reserve_account_id, DEBIT, amount), EntryInput(destination.id, CREDIT, amount)])
+    hold.captured_amount += amount
+    fields = ["captured_amount"]
+    leftover = hold.remaining
+    if final and leftover:
+        _return_to_account(hold, leftover, kind="release", actor=actor,
+                           description=f"Remainder of hold {hold.id} after final capture")
+        hold.released_amount += leftover
+        fields.append("released_amount")
+    _resolve(hold, status=Hold.CAPTURED if hold.remaining == 0 else None, actor=actor,
+             reason=reason or "captured", fields=fields)
+    _hold_event(hold, "hold.captured", actor)
+    return hold
 
 
 # --- release -----------------------------------------------------------------------------
@@ -171,14 +186,18 @@ def hold_capture(*, tenant, hold_id: str, destination_account_id: str, actor: Ac
 def hold_release(*, tenant, hold_id: str, actor: Actor, reason: str = "") -> Hold:
     """Give what remains of the hold back to its account."""
     with acting_as(actor):
-        hold = _locked_active_hold(tenant, hold_id, actor, action="release")
-        lock_accounts([hold.reserve_account_id, hold.account_id])
-        leftover = hold.remaining
-        _return_to_account(hold, leftover, kind="release", actor=actor, description=f"Release of hold {hold.id}")
-        hold.released_amount += leftover
-        _resolve(hold, status=Hold.RELEASED, actor=actor, reason=reason or "released", fields=["released_amount"])
-        _hold_event(hold, "hold.released", actor)
-        return hold
+        hold = locked_active_hold(tenant, hold_id, actor, action="release")
+        return release_hold_in_transaction(hold=hold, actor=actor, reason=reason)
+
+
+def release_hold_in_transaction(*, hold: Hold, actor: Actor, reason: str = "") -> Hold:
+    lock_accounts([hold.reserve_account_id, hold.account_id])
+    leftover = hold.remaining
+    _return_to_account(hold, leftover, kind="release", actor=actor, description=f"Release of hold {hold.id}")
+    hold.released_amount += leftover
+    _resolve(hold, status=Hold.RELEASED, actor=actor, reason=reason or "released", fields=["released_amount"])
+    _hold_event(hold, "hold.released", actor)
+    return hold
 
 
 # --- expiry ------------------------------------------------------------------------------

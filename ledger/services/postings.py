@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection, transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from audit.actors import Actor, acting_as
@@ -24,7 +25,7 @@ from zentra.errors import NotFound, ValidationFailed
 
 from ..chain import entry_hash
 from ..errors import (AccountNotActive, AlreadyReversed, CurrencyMismatch, InsufficientFunds, InvalidStateTransition,
-                      UnbalancedTransaction)
+                      PolicyDenied, UnbalancedTransaction)
 from ..locks import lock_accounts, lock_transaction
 from ..models import CREDIT, DEBIT, Account, LedgerEntry, LedgerTransaction
 
@@ -97,6 +98,25 @@ class LapsedHoldsFirst(Exception):
         super().__init__(", ".join(account_ids))
 
 
+def _check_debit_limits(locked: dict[str, Account], deltas: dict[str, int]) -> None:
+    """The limits stored on accounts, checked by every posting whoever makes it. The account
+    rows are locked, so parallel postings cannot both squeeze under a daily limit."""
+    for account_id, delta in sorted(deltas.items()):
+        account = locked[account_id]
+        if delta >= 0:
+            continue
+        if account.max_single_debit is not None and -delta > account.max_single_debit:
+            raise PolicyDenied(f"Account {account.id} allows debits of at most {account.max_single_debit}; "
+                               f"{-delta} requested")
+        if account.max_daily_debit is not None:
+            midnight = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+            spent = (LedgerEntry.objects.filter(account=account, created_at__gte=midnight)
+                     .exclude(direction=account.normal_balance).aggregate(total=Sum("amount"))["total"] or 0)
+            if spent + -delta > account.max_daily_debit:
+                raise PolicyDenied(f"Account {account.id} allows {account.max_daily_debit} of debits per day; "
+                                   f"{spent} used, {-delta} requested")
+
+
 def has_lapsed_holds(account_id: str) -> bool:
     from ..models import Hold
 
@@ -105,7 +125,7 @@ def has_lapsed_holds(account_id: str) -> bool:
 
 def post_entries(*, tenant, entries: list[EntryInput], actor: Actor, kind: str = "transfer", description: str = "",
                  metadata: dict | None = None, effective_at: datetime | None = None,
-                 reverses: LedgerTransaction | None = None, hold=None,
+                 reverses: LedgerTransaction | None = None, hold=None, payment_intent=None, payout=None,
                  lapsed_holds_released: bool = False) -> LedgerTransaction:
     """The posting itself, inside the caller's transaction (holds and payments post through
     it inside their own units). Callers outside ledger/services use ledger_transaction_post."""
@@ -125,6 +145,7 @@ def post_entries(*, tenant, entries: list[EntryInput], actor: Actor, kind: str =
         account = locked[short[0]]
         available = account.posted_balance - _floor(account)
         raise InsufficientFunds(f"Account {account.id} has {available} available, {-deltas[account.id]} requested")
+    _check_debit_limits(locked, deltas)
     for account_id, delta in deltas.items():
         if abs(locked[account_id].posted_balance + delta) > MAX_AMOUNT:
             raise ValidationFailed(f"Account {account_id} would leave the range of a 64-bit balance",
@@ -134,7 +155,7 @@ def post_entries(*, tenant, entries: list[EntryInput], actor: Actor, kind: str =
     now = timezone.now()
     txn = LedgerTransaction(
         tenant=tenant, kind=kind, description=description, metadata=metadata or {}, reverses=reverses, hold=hold,
-        effective_at=effective_at or now, created_at=now, source_request_id=current_request_id() or "",
+        payment_intent=payment_intent, payout=payout, effective_at=effective_at or now, created_at=now, source_request_id=current_request_id() or "",
         actor=str(actor))
     rows = []
     for entry in entries:
@@ -166,10 +187,11 @@ def _write_posting(txn: LedgerTransaction, rows: list[LedgerEntry], accounts: li
     rows of the same statement, foreign keys are checked at its end, and the zero-sum and
     balance triggers at commit."""
     txn_sql = (f"INSERT INTO {LedgerTransaction._meta.db_table} (id, tenant_id, kind, description, metadata, "
-               "reverses_id, hold_id, effective_at, created_at, source_request_id, actor) "
-               "VALUES (%s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s)")
+               "reverses_id, hold_id, payment_intent_id, payout_id, effective_at, created_at, source_request_id, "
+               "actor) VALUES (%s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, %s)")
     txn_params = [txn.id, txn.tenant_id, txn.kind, txn.description, json.dumps(txn.metadata), txn.reverses_id,
-                  txn.hold_id, txn.effective_at, txn.created_at, txn.source_request_id, txn.actor]
+                  txn.hold_id, txn.payment_intent_id, txn.payout_id, txn.effective_at, txn.created_at,
+                  txn.source_request_id, txn.actor]
     entry_values = ", ".join(["(%s, %s, %s, %s, %s, %s::bigint, %s, %s::bigint, %s::bigint, %s, %s)"] * len(rows))
     entry_params = [getattr(row, column) for row in rows for column in _ENTRY_COLUMNS]
     head_values = ", ".join(["(%s, %s::bigint, %s::bigint, %s)"] * len(accounts))

@@ -8,7 +8,12 @@ from django.core.management.base import BaseCommand
 from audit.actors import Actor
 from ledger.models import Account
 from ledger.services.accounts import account_create, account_system_ensure
+from ledger.models import PaymentIntent, PolicyRule, Provider
+from ledger.services.intents import (payment_intent_cancel, payment_intent_confirm, payment_intent_create,
+                                     sandbox_settle_due)
+from ledger.services.payouts import payout_create
 from ledger.services.postings import EntryInput, ledger_transaction_post
+from ledger.services.routes import sandbox_routes_ensure
 from tenants.keys import key_matches, parse_prefix
 from tenants.models import ApiKey, Tenant
 from tenants.roles import ROLE_PERMISSIONS
@@ -51,6 +56,10 @@ class Command(BaseCommand):
         accounts = {spec[0]: self._account(tenant, *spec) for spec in DEMO_ACCOUNTS}
         self._account(other, "Acme customer USD", "cus_acme", "USD", "customer", "credit", False)
         self._fund(tenant, accounts)
+        for currency in ("USD", "EUR"):
+            sandbox_routes_ensure(tenant=tenant, currency=currency, actor=ACTOR)
+            sandbox_routes_ensure(tenant=other, currency=currency, actor=ACTOR)
+        self._intents(tenant, accounts)
         raw_key = self._api_key(tenant)
 
         self.stdout.write(self.style.SUCCESS("Zentra demo is ready."))
@@ -83,6 +92,35 @@ class Command(BaseCommand):
                 ledger_transaction_post(tenant=tenant, actor=ACTOR, description=f"Opening balance {customer}",
                                         entries=[EntryInput(accounts[funding].id, "debit", amount),
                                                  EntryInput(accounts[customer].id, "credit", amount)])
+
+    def _intents(self, tenant, accounts) -> None:
+        """A few payments in several states, once: succeeded (settled, paid out), in review,
+        processing (the sandbox settles it within seconds), awaiting confirmation, canceled."""
+        if PaymentIntent.objects.filter(tenant=tenant).exists():
+            return
+        if not PolicyRule.objects.filter(tenant=tenant).exists():
+            PolicyRule.objects.create(tenant=tenant, kind="amount_limit", currency="USD",
+                                      params={"min": 100, "max": 5_000_000}, description="USD per payment")
+            PolicyRule.objects.create(tenant=tenant, kind="risk_new_account", currency="USD",
+                                      params={"amount_above": 100_000, "younger_than_days": 3650},
+                                      description="review USD payments over 1,000.00 from accounts under 10 years")
+        alice, bob, shop = accounts["Alice USD"].id, accounts["Bob USD"].id, accounts["Demo Shop USD"].id
+
+        def intent(amount, source):
+            return payment_intent_create(tenant=tenant, amount=amount, currency="USD", source_account_id=source,
+                                         destination_account_id=shop, actor=ACTOR)
+
+        providers = Provider.objects.filter(tenant=tenant)
+        providers.update(settle_delay_seconds=0)  # the first payment settles right away
+        settled = payment_intent_confirm(tenant=tenant, intent_id=intent(42_00, alice).id, actor=ACTOR)
+        sandbox_settle_due()
+        providers.update(settle_delay_seconds=2)
+        payment_intent_confirm(tenant=tenant, intent_id=intent(1_250_00, alice).id, actor=ACTOR)  # review
+        payment_intent_confirm(tenant=tenant, intent_id=intent(19_99, bob).id, actor=ACTOR)  # processing
+        intent(75_00, bob)  # awaiting confirmation
+        payment_intent_cancel(tenant=tenant, intent_id=intent(10_00, bob).id, actor=ACTOR, reason="demo")
+        if PaymentIntent.objects.get(pk=settled.id).status == "succeeded":
+            payout_create(tenant=tenant, account_id=shop, amount=42_00, actor=ACTOR)
 
     def _api_key(self, tenant: Tenant) -> str:
         """Keys are stored hashed, so the demo key is kept in var/ (git-ignored) to be shown again."""
