@@ -27,6 +27,7 @@ def main() -> int:
 
     call_command("migrate", verbosity=0)
     import holds
+    import intents
     import http_api
     import postings
     import reads
@@ -85,6 +86,13 @@ def main() -> int:
     out("|---:|---:|---:|---:|")
     expired, elapsed = holds.expiry_rate(2)
     out(f"| 2 | {expired:,} | {elapsed:.1f} | {expired / elapsed:.0f} |")
+
+    out("")
+    out("## Payment intents confirmed and settled through the services (sandbox, zero delay)")
+    out("| processes | intents/s | raw postings/s | intents/raw |")
+    out("|---:|---:|---:|---:|")
+    for row in intents.run(tenant, seconds=SECONDS):
+        out(f"| {row['processes']} | {row['intents']:.0f} | {row['raw']:.0f} | {row['ratio']:.2f} |")
 
     out("")
     out("## Webhooks")

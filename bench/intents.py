@@ -1,0 +1,66 @@
+"""Payment intents confirmed and settled per second through the services (sandbox provider
+with zero delay), at 1 and N processes, beside the raw posting baseline."""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+
+from common import configure_django
+
+import postings
+
+
+def _intents_worker(args) -> int:
+    tenant_id, source_id, merchant_id, seconds = args
+    configure_django()
+    from audit.actors import Actor
+    from ledger.models import Provider
+    from ledger.services.intents import (payment_intent_confirm, payment_intent_create, provider_event_receive)
+    from ledger.providers import sandbox_event_body, sign_event
+    from tenants.models import Tenant
+
+    tenant = Tenant.objects.get(pk=tenant_id)
+    actor = Actor.system("bench")
+    done = 0
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        intent = payment_intent_create(tenant=tenant, amount=100, currency="USD", source_account_id=source_id,
+                                       destination_account_id=merchant_id, actor=actor)
+        intent = payment_intent_confirm(tenant=tenant, intent_id=intent.id, actor=actor)
+        provider = Provider.objects.get(pk=intent.route.provider_id)
+        body = sandbox_event_body(event_type="payment.settled", intent=intent)
+        provider_event_receive(provider_id=provider.id, body=body, signature=sign_event(provider.secret, body))
+        done += 1
+    return done
+
+
+def run(tenant, processes_list=(1, 4), seconds: float = 8.0) -> list[dict]:
+    from audit.actors import Actor
+    from ledger.models import Provider
+    from ledger.services.accounts import account_create
+    from ledger.services.postings import EntryInput, ledger_transaction_post
+
+    actor = Actor.system("bench")
+    Provider.objects.filter(tenant=tenant).update(settle_delay_seconds=0, outage=False, mode=Provider.APPROVE)
+    funding = account_create(tenant=tenant, currency="USD", account_type="external", normal_balance="debit",
+                             allow_overdraft=True, name="intents funding", actor=actor)
+    merchant = account_create(tenant=tenant, currency="USD", account_type="merchant", name="intents merchant",
+                              actor=actor)
+    results = []
+    for processes in processes_list:
+        sources = []
+        for index in range(processes):
+            source = account_create(tenant=tenant, currency="USD", account_type="customer",
+                                    name=f"intents {processes}-{index}", actor=actor)
+            ledger_transaction_post(tenant=tenant, actor=actor, entries=[
+                EntryInput(funding.id, "debit", 10**12), EntryInput(source.id, "credit", 10**12)])
+            sources.append(source.id)
+        ctx = multiprocessing.get_context("spawn")
+        with ctx.Pool(processes) as pool:
+            counts = pool.map(_intents_worker, [(tenant.id, s, merchant.id, seconds) for s in sources])
+        raw = postings.rate(postings._raw_worker, tenant.id, postings.make_accounts(tenant, f"intents-raw{processes}"),
+                            processes, seconds)
+        rate = sum(counts) / seconds
+        results.append({"processes": processes, "intents": rate, "raw": raw, "ratio": rate / raw})
+    return results
