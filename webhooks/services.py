@@ -7,6 +7,7 @@ webhooks/delivery.py, nudged right after commit and swept by a periodic relay.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from datetime import datetime, timedelta
@@ -34,17 +35,31 @@ def event_emit(*, tenant, type: str, resource_id: str, data_object: dict, actor:
     rollback takes the event and its deliveries with it."""
     if not connection.in_atomic_block:
         raise RuntimeError("event_emit must run inside the transaction of the change it records")
-    event = Event.objects.create(tenant=tenant, type=type, resource_id=resource_id, data={"object": data_object},
-                                 actor=str(actor), request_id=current_request_id() or "")
-    endpoints = [endpoint_id for endpoint_id, patterns in
-                 WebhookEndpoint.objects.filter(tenant=tenant, status=WebhookEndpoint.ENABLED, deleted_at__isnull=True)
-                 .values_list("id", "event_types")
-                 if endpoint_id not in exclude_endpoint_ids and event_types.matches(patterns, type)]
-    if endpoints:
-        now = timezone.now()
-        Delivery.objects.bulk_create([Delivery(tenant=tenant, event=event, endpoint_id=endpoint_id,
-                                               next_attempt_at=now) for endpoint_id in endpoints])
-        transaction.on_commit(nudge_relay)
+    event = Event(tenant=tenant, type=type, resource_id=resource_id, data={"object": data_object},
+                  actor=str(actor), request_id=current_request_id() or "", created_at=timezone.now())
+    # One round trip for the event and its deliveries: every posting emits an event, so this
+    # is on the hot path. Subscriptions match in SQL (a type, its family "hold.*", or "*").
+    family = type.split(".", 1)[0] + ".*"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""WITH new_event AS (
+                    INSERT INTO {Event._meta.db_table} (id, tenant_id, type, resource_id, data, actor, request_id,
+                                                       created_at)
+                    VALUES (%s, %s, %s, %s, %s::jsonb, %s, %s, %s) RETURNING id)
+                INSERT INTO {Delivery._meta.db_table} (id, tenant_id, event_id, endpoint_id, status, attempts_count,
+                                                       next_attempt_at, lease_owner, requested_by, created_at)
+                SELECT zentra_new_id('del'), %s, new_event.id, endpoint.id, 'pending', 0, %s, '', '', %s
+                FROM new_event, {WebhookEndpoint._meta.db_table} AS endpoint
+                WHERE endpoint.tenant_id = %s AND endpoint.status = 'enabled' AND endpoint.deleted_at IS NULL
+                  AND endpoint.event_types ?| %s AND NOT (endpoint.id = ANY(%s))
+                RETURNING id""",
+            [event.id, tenant.id, type, resource_id, json.dumps(event.data), event.actor, event.request_id,
+             event.created_at, tenant.id, event.created_at, event.created_at, tenant.id, ["*", type, family],
+             sorted(exclude_endpoint_ids)])
+        if cursor.fetchall():
+            transaction.on_commit(nudge_relay)
+    event._state.adding = False
+    event._state.db = "default"
     return event
 
 
