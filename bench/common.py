@@ -21,7 +21,9 @@ BENCH_URL = urlunparse(_parsed._replace(path="/" + BENCH_DATABASE))
 def configure_django() -> None:
     os.environ["DATABASE_URL"] = BENCH_URL
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "zentra.settings")
-    os.environ.setdefault("DJANGO_DEBUG", "1")
+    # DEBUG off, as in production: with DEBUG on Django also records every query it runs.
+    os.environ["DJANGO_DEBUG"] = "0"
+    os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-secret-not-for-production")
     os.environ.setdefault("DJANGO_LOG_LEVEL", "WARNING")
     import django
 

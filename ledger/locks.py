@@ -14,8 +14,9 @@ from .models import Account
 
 def lock_accounts(account_ids: Iterable[str]) -> list[Account]:
     ids = sorted(set(account_ids))
-    return list(Account.objects.select_for_update(of=("self",)).select_related("tenant")
-                .filter(pk__in=ids).order_by("pk"))
+    # Every posting passes here: a hand-written statement spares the ORM's query compilation.
+    return list(Account.objects.raw(
+        f"SELECT * FROM {Account._meta.db_table} WHERE id = ANY(%s) ORDER BY id FOR UPDATE", [ids]))
 
 
 def lock_transaction(transaction_id: str):

@@ -213,9 +213,11 @@ def _write_posting(txn: LedgerTransaction, rows: list[LedgerEntry], accounts: li
 
 
 def _transaction_event(txn: LedgerTransaction, type: str, actor: Actor) -> None:
-    from ..api.serializers import TransactionOutput
+    from ..representations import transaction_payload
 
-    event_emit(tenant=txn.tenant, type=type, resource_id=txn.id, data_object=TransactionOutput(txn).data, actor=actor)
+    # The payload the API shows (TransactionOutput delegates to the same function).
+    event_emit(tenant=txn.tenant, type=type, resource_id=txn.id, actor=actor,
+               data_object=transaction_payload(txn, entries=txn.posted_entries, reversed_by=None))
 
 
 def with_lapsed_holds_retry(unit, **arguments):
