@@ -22,6 +22,7 @@ from zentra.errors import NotFound, ValidationFailed
 from ..errors import AmountExceedsHold, CurrencyMismatch, HoldNotActive
 from ..locks import lock_accounts, lock_holds
 from ..models import CREDIT, DEBIT, Account, Hold
+from .lookups import tenant_account
 from .postings import EntryInput, post_entries, release_lapsed_holds_first, with_lapsed_holds_retry
 
 
@@ -29,17 +30,6 @@ def _hold_event(hold: Hold, type: str, actor: Actor) -> None:
     from ..representations import hold_payload
 
     event_emit(tenant=hold.tenant, type=type, resource_id=hold.id, data_object=hold_payload(hold), actor=actor)
-
-
-def _tenant_account(tenant, account_id: str, actor: Actor, *, field: str) -> Account:
-    account = Account.objects.filter(pk=account_id).first()
-    if account is None or account.tenant_id != tenant.id:
-        if account is not None:
-            access_denial_record(actor=actor, tenant_id=tenant.id, action=f"use account as {field}", target=account_id,
-                                 target_tenant_id=account.tenant_id, reason="account belongs to another tenant",
-                                 request_id=current_request_id())
-        raise NotFound(f"No such account: {account_id}", errors=[{"field": field, "message": "No such account."}])
-    return account
 
 
 def _reserve_account(tenant, currency: str) -> Account:
@@ -99,7 +89,7 @@ def hold_place(*, tenant, account_id: str, amount: int, expires_at: datetime, ac
 @transaction.atomic(durable=True)
 def _hold_place(*, tenant, account_id, amount, expires_at, actor, reference, metadata, lapsed_on) -> Hold:
     with acting_as(actor):
-        account = _tenant_account(tenant, account_id, actor, field="account")
+        account = tenant_account(tenant, account_id, actor, field="account")
         reserve = _reserve_account(tenant, account.currency)
         release_lapsed_holds_first(lapsed_on, lock_too=[account.id, reserve.id], actor=actor)
         return place_hold_in_transaction(tenant=tenant, account=account, amount=amount, expires_at=expires_at,
@@ -141,7 +131,7 @@ def hold_capture(*, tenant, hold_id: str, destination_account_id: str, actor: Ac
     `final`, whatever remains afterwards goes back to the source account."""
     with acting_as(actor):
         hold = locked_active_hold(tenant, hold_id, actor, action="capture")
-        destination = _tenant_account(tenant, destination_account_id, actor, field="destination_account")
+        destination = tenant_account(tenant, destination_account_id, actor, field="destination_account")
         return capture_hold_in_transaction(hold=hold, destination=destination, amount=amount, final=final,
                                            reason=reason, actor=actor)
 

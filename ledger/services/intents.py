@@ -29,6 +29,7 @@ from ..models import (Account, Hold, IntentTransition, PaymentIntent, PolicyDeci
                       ProviderEvent, ProviderRoute)
 from ..policy import policy_evaluate
 from ..providers import ProviderTimeout, ProviderUnavailable, adapter_for, verify_event
+from .lookups import tenant_account
 from .holds import capture_hold_in_transaction, place_hold_in_transaction, release_hold_in_transaction
 from .postings import CREDIT, DEBIT, EntryInput, post_entries, release_lapsed_holds_first, with_lapsed_holds_retry
 
@@ -59,17 +60,6 @@ def _move(intent: PaymentIntent, to: str, *, actor: Actor, reason: str = "", fie
     _event(intent, f"payment_intent.{to}", actor)
 
 
-def _tenant_account(tenant, account_id: str, actor: Actor, field: str) -> Account:
-    account = Account.objects.filter(pk=account_id).first()
-    if account is None or account.tenant_id != tenant.id:
-        if account is not None:
-            access_denial_record(actor=actor, tenant_id=tenant.id, action=f"use account as {field}", target=account_id,
-                                 target_tenant_id=account.tenant_id, reason="account belongs to another tenant",
-                                 request_id=current_request_id())
-        raise NotFound(f"No such account: {account_id}", errors=[{"field": field, "message": "No such account."}])
-    return account
-
-
 def _locked_intent(tenant, intent_id: str, actor: Actor, *, action: str) -> PaymentIntent:
     intent = (PaymentIntent.objects.select_for_update(of=("self",)).select_related("tenant")
               .filter(pk=intent_id).first())
@@ -89,8 +79,8 @@ def payment_intent_create(*, tenant, amount: int, currency: str, source_account_
                           destination_account_id: str, actor: Actor, rail: str = "",
                           metadata: dict | None = None) -> PaymentIntent:
     with acting_as(actor):
-        source = _tenant_account(tenant, source_account_id, actor, "source_account")
-        destination = _tenant_account(tenant, destination_account_id, actor, "destination_account")
+        source = tenant_account(tenant, source_account_id, actor, field="source_account")
+        destination = tenant_account(tenant, destination_account_id, actor, field="destination_account")
         if source.id == destination.id:
             raise ValidationFailed("source_account and destination_account must differ",
                                    errors=[{"field": "destination_account", "message": "Same as the source."}])

@@ -10,11 +10,11 @@ from django.utils import timezone
 
 from audit.actors import Actor, acting_as
 from audit.context import current_request_id
-from audit.services import access_denial_record
 from webhooks.services import event_emit
-from zentra.errors import InvalidStateTransition, NotFound, ValidationFailed
+from zentra.errors import InvalidStateTransition, ValidationFailed
 
 from ..models import Account, Payout, Provider
+from .lookups import tenant_account
 from .postings import CREDIT, DEBIT, EntryInput, post_entries, release_lapsed_holds_first, with_lapsed_holds_retry
 
 
@@ -38,13 +38,7 @@ def payout_create(*, tenant, account_id: str, amount: int, actor: Actor, metadat
 @transaction.atomic(durable=True)
 def _payout_create(*, tenant, account_id, amount, actor, metadata, lapsed_on) -> Payout:
     with acting_as(actor):
-        account = Account.objects.filter(pk=account_id).first()
-        if account is None or account.tenant_id != tenant.id:
-            if account is not None:
-                access_denial_record(actor=actor, tenant_id=tenant.id, action="pay out", target=account_id,
-                                     target_tenant_id=account.tenant_id, reason="account belongs to another tenant",
-                                     request_id=current_request_id())
-            raise NotFound(f"No such account: {account_id}", errors=[{"field": "account", "message": "No such account."}])
+        account = tenant_account(tenant, account_id, actor, field="account")
         if account.is_system:
             raise ValidationFailed(f"Account {account.id} is a system account",
                                    errors=[{"field": "account", "message": "Not a system account."}])
