@@ -41,7 +41,9 @@ def _midnight():
 
 
 def _spent_today(intents) -> int:
-    return intents.filter(created_at__gte=_midnight(), status__in=COMMITTED_STATUSES).aggregate(
+    # Counted by when each was confirmed (its hold was placed), not when it was created: an
+    # intent prepared yesterday and confirmed today spends today's limit.
+    return intents.filter(hold__created_at__gte=_midnight(), status__in=COMMITTED_STATUSES).aggregate(
         total=Sum("amount"))["total"] or 0
 
 

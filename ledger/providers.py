@@ -70,13 +70,16 @@ def sign_event(secret: str, body: bytes, timestamp: int | None = None) -> str:
 
 def verify_event(secret: str, body: bytes, header: str, *, now: float | None = None) -> str | None:
     """None when the signature is good and fresh, otherwise why not."""
-    parts = dict(part.split("=", 1) for part in header.split(",") if "=" in part)
+    parts = dict(part.strip().split("=", 1) for part in header.split(",") if "=" in part)
     timestamp, signature = parts.get("t", ""), parts.get("v1", "")
-    if not timestamp.isdigit() or not signature:
+    # ASCII digits and hex only: str.isdigit() also takes "²", and compare_digest refuses non-ASCII.
+    if not (timestamp.isascii() and timestamp.isdigit()) or not signature:
         return "malformed signature header"
     if abs((now or time.time()) - int(timestamp)) > TOLERANCE_SECONDS:
         return "timestamp outside the 5-minute tolerance"
     expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    if not signature.isascii():
+        return "signature does not match"
     return None if hmac.compare_digest(expected, signature) else "signature does not match"
 
 
