@@ -90,7 +90,23 @@ def test_openapi_has_a_bearer_security_scheme_used_by_every_operation(schema):
     assert bearer
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():
+            if path in SIGNED_BY_PROVIDERS:
+                continue
             assert {bearer[0]: []} in operation.get("security", []), (method, path)
+
+
+# Inbound provider events carry the provider's HMAC signature instead of an API key and are
+# deduplicated by the provider's event id instead of an Idempotency-Key.
+SIGNED_BY_PROVIDERS = {"/v1/providers/{provider_id}/events"}
+
+
+def test_openapi_provider_events_declare_their_signature_not_an_api_key(schema):
+    for path in SIGNED_BY_PROVIDERS:
+        operation = schema["paths"][path]["post"]
+        headers = {p["name"]: p for p in operation.get("parameters", []) if p["in"] == "header"}
+        assert headers["Zentra-Provider-Signature"]["required"] is True
+        assert "Idempotency-Key" not in headers
+        assert all(not requirement for requirement in operation.get("security", [{}]))
 
 
 def test_openapi_lists_are_the_list_envelope(schema):
@@ -107,7 +123,8 @@ def test_openapi_lists_are_the_list_envelope(schema):
 
 def test_openapi_posts_declare_the_required_idempotency_key(schema):
     # then
-    posts = [(path, ops["post"]) for path, ops in schema["paths"].items() if "post" in ops]
+    posts = [(path, ops["post"]) for path, ops in schema["paths"].items()
+             if "post" in ops and path not in SIGNED_BY_PROVIDERS]
     assert posts
     for path, operation in posts:
         headers = {p["name"]: p for p in operation.get("parameters", []) if p["in"] == "header"}

@@ -509,10 +509,10 @@ def test_unexpected_error_is_a_500_problem_without_internals(tenant_a, monkeypat
 
 def test_fault_after_the_account_row_rolls_back_the_account_and_its_event(tenant_a, monkeypatch):
     # given: the event cannot be written, after the account row already was
-    def broken_save(self, *args, **kwargs):
+    def broken_emit(**kwargs):
         raise RuntimeError("outbox down")
 
-    monkeypatch.setattr(Event, "save", broken_save)
+    monkeypatch.setattr("ledger.services.accounts.event_emit", broken_emit)
     before = snapshot(tenant_a)
 
     # when

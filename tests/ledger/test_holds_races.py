@@ -22,7 +22,7 @@ from audit.actors import Actor
 from ledger.errors import AmountExceedsHold, HoldNotActive, InsufficientFunds
 from ledger.models import Account, Hold, LedgerEntry, LedgerTransaction
 from ledger.services.accounts import account_create
-from ledger.services.holds import hold_capture, hold_expire, hold_place, hold_release, holds_expire_due
+from ledger.services.holds import hold_capture, hold_expire, hold_place, holds_expire_due
 from tests.conftest import api_client
 from webhooks.models import Event
 
