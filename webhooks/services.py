@@ -18,6 +18,8 @@ from django.utils import timezone
 
 from audit.actors import Actor, acting_as
 from audit.context import current_request_id
+from zentra.api.idempotency import current_claim_id
+from zentra.api.models import IdempotencyKey
 from zentra.errors import NotFound, ValidationFailed
 
 from . import event_types
@@ -40,9 +42,14 @@ def event_emit(*, tenant, type: str, resource_id: str, data_object: dict, actor:
     # One round trip for the event and its deliveries: every posting emits an event, so this
     # is on the hot path. Subscriptions match in SQL (a type, its family "hold.*", or "*").
     family = type.split(".", 1)[0] + ".*"
+    claim_id = current_claim_id()
+    # Marks the API request's Idempotency-Key as spent in this same transaction (see
+    # zentra/api/idempotency.py); a change without a request (a job, the admin) has no claim.
+    claim_sql = (f"claim AS (UPDATE {IdempotencyKey._meta.db_table} SET effect_committed = true "
+                 f"WHERE id = %s AND NOT effect_committed), " if claim_id is not None else "")
     with connection.cursor() as cursor:
         cursor.execute(
-            f"""WITH new_event AS (
+            f"""WITH {claim_sql}new_event AS (
                     INSERT INTO {Event._meta.db_table} (id, tenant_id, type, resource_id, data, actor, request_id,
                                                        created_at)
                     VALUES (%s, %s, %s, %s, %s::jsonb, %s, %s, %s) RETURNING id)
@@ -53,7 +60,8 @@ def event_emit(*, tenant, type: str, resource_id: str, data_object: dict, actor:
                 WHERE endpoint.tenant_id = %s AND endpoint.status = 'enabled' AND endpoint.deleted_at IS NULL
                   AND endpoint.event_types ?| %s AND NOT (endpoint.id = ANY(%s))
                 RETURNING id""",
-            [event.id, tenant.id, type, resource_id, json.dumps(event.data), event.actor, event.request_id,
+            ([claim_id] if claim_id is not None else [])
+            + [event.id, tenant.id, type, resource_id, json.dumps(event.data), event.actor, event.request_id,
              event.created_at, tenant.id, event.created_at, event.created_at, tenant.id, ["*", type, family],
              sorted(exclude_endpoint_ids)])
         if cursor.fetchall():

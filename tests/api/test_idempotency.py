@@ -13,7 +13,9 @@ from audit.models import RequestRecord
 from ledger.models import Account
 from tests.conftest import api_client
 from webhooks.models import Event
-from zentra.api.idempotency import idempotency_begin, idempotency_keys_purge
+from audit.actors import Actor
+from ledger.services.accounts import account_create
+from zentra.api.idempotency import claim_activate, claim_deactivate, idempotency_begin, idempotency_keys_purge
 from zentra.api.models import IdempotencyKey
 
 pytestmark = pytest.mark.django_db
@@ -307,6 +309,55 @@ def test_claim_whose_lease_ran_out_is_taken_over(tenant_a):
     assert (stored.status, stored.response_status) == (IdempotencyKey.COMPLETED, 201)
     assert stored.request_id == response["X-Request-Id"]
     assert customer_accounts(tenant_a).count() == 1
+
+
+def test_claim_whose_change_committed_is_never_run_again(tenant_a):
+    # given: the first request committed its change, then its process died before the answer
+    # was stored (the claim is active while the service runs, as in the view)
+    first = claim(tenant_a, "died-after-commit")
+    token = claim_activate(first)
+    try:
+        account_create(tenant=tenant_a.tenant, currency="USD", account_type="customer", customer="cus_idem",
+                       actor=Actor.system("tests"))
+    finally:
+        claim_deactivate(token)
+    IdempotencyKey.objects.filter(key="died-after-commit").update(locked_until=timezone.now() - timedelta(seconds=1))
+    before = written(tenant_a)
+
+    # when: the client retries once the lease has run out
+    response = tenant_a.post("/v1/accounts", BODY, key="died-after-commit")
+
+    # then: no second account; the client learns the outcome must be looked up
+    assert_problem(response, 409, "idempotency_outcome_unknown")
+    assert written(tenant_a) == before
+    assert IdempotencyKey.objects.get(key="died-after-commit").effect_committed
+
+
+def test_answer_failing_after_the_commit_is_not_run_again(tenant_a, monkeypatch):
+    # given: the account commits, then building the answer fails (a 500)
+    def broken_answer(*args, **kwargs):
+        raise RuntimeError("answer lost")
+
+    monkeypatch.setattr("ledger.api.views.AccountOutput", broken_answer)
+    failed = tenant_a.post("/v1/accounts", BODY, key="answer-lost")
+    assert_problem(failed, 500, "internal_error")
+    assert customer_accounts(tenant_a).count() == 1
+    monkeypatch.undo()
+
+    # when: the client retries the 500
+    retry = tenant_a.post("/v1/accounts", BODY, key="answer-lost")
+
+    # then: the change is not made twice
+    assert_problem(retry, 409, "idempotency_outcome_unknown")
+    assert customer_accounts(tenant_a).count() == 1
+
+
+def test_a_refused_request_does_not_spend_its_key(tenant_a):
+    # given: a request refused inside its service (nothing committed)
+    refused = tenant_a.post("/v1/accounts/acct_missing/freeze", {}, key="refused-once")
+    assert refused.status_code == 404
+    # then: the claim holds the stored 404 and no committed effect
+    assert not IdempotencyKey.objects.get(key="refused-once").effect_committed
 
 
 # --- retention ------------------------------------------------------------------------------

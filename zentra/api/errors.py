@@ -20,3 +20,8 @@ class PayloadTooLarge(ZentraError):
     status = 413
     code = "payload_too_large"
     title = "Payload too large"
+
+
+class IdempotencyOutcomeUnknown(Conflict):
+    code = "idempotency_outcome_unknown"
+    title = "Outcome of the first request with this Idempotency-Key unknown"

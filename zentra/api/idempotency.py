@@ -3,11 +3,14 @@
 A POST claims its key in a committed transaction of its own before the handler runs:
 a concurrent request with the same key then finds the claim and gets 409. The answer is
 stored afterwards (4xx included, 5xx never, so a 500 can be retried). A claim whose
-process died stops blocking the key once its lease runs out.
+process died stops blocking the key once its lease runs out, and is taken over, unless its
+change had committed: the outbox write of that change marked the claim `effect_committed`
+in the same transaction, and such a key is never run twice (409 idempotency_outcome_unknown).
 """
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
 from dataclasses import dataclass
@@ -17,10 +20,21 @@ from django.db import connection, transaction
 from django.utils import timezone
 from rest_framework.response import Response
 
-from .errors import IdempotencyKeyRequired, IdempotencyKeyReused, IdempotencyRequestInProgress
+from .errors import (IdempotencyKeyRequired, IdempotencyKeyReused, IdempotencyOutcomeUnknown,
+                     IdempotencyRequestInProgress)
 from .models import IdempotencyKey
 
 HEADER = "Idempotency-Key"
+
+# The claim of the request being served: the outbox marks it `effect_committed` inside the
+# transaction of the change (webhooks.services.event_emit), so the mark and the effect commit
+# or roll back together.
+_current_claim: contextvars.ContextVar[int | None] = contextvars.ContextVar("zentra_idempotency_claim",
+                                                                            default=None)
+
+
+def current_claim_id() -> int | None:
+    return _current_claim.get()
 REPLAY_HEADER = "Idempotent-Replayed"
 
 
@@ -93,8 +107,8 @@ def idempotency_begin(*, tenant_id: str, raw_key: str | None, method: str, path:
             cursor.execute(
                 f"""INSERT INTO {IdempotencyKey._meta.db_table}
                     (tenant_id, key, method, path, fingerprint, status, locked_until, response_content_type,
-                     request_id, created_at, expires_at)
-                    VALUES (%s, %s, %s, %s, %s, 'in_progress', %s, '', %s, %s, %s)
+                     request_id, created_at, expires_at, effect_committed)
+                    VALUES (%s, %s, %s, %s, %s, 'in_progress', %s, '', %s, %s, %s, false)
                     ON CONFLICT (tenant_id, key) DO NOTHING RETURNING id""",
                 [tenant_id, key, method, path, fingerprint, lease_end, request_id, now, expires_at],
             )
@@ -106,6 +120,7 @@ def idempotency_begin(*, tenant_id: str, raw_key: str | None, method: str, path:
             # Past retention but not yet purged: the key is free again.
             record.method, record.path, record.fingerprint = method, path, fingerprint
             record.status, record.response_status, record.response_body = IdempotencyKey.IN_PROGRESS, None, None
+            record.effect_committed = False
             record.locked_until, record.expires_at, record.request_id = lease_end, expires_at, request_id
             record.created_at = now
             record.save()
@@ -119,14 +134,32 @@ def idempotency_begin(*, tenant_id: str, raw_key: str | None, method: str, path:
             raise IdempotencyRequestInProgress(
                 f"A request with Idempotency-Key {key!r} is still in progress; retry shortly",
                 headers={"Retry-After": "1"})
+        if record.effect_committed:
+            # Its change committed but its answer was never stored (the process died, or the
+            # answer failed after the commit): running it again would do it twice.
+            raise IdempotencyOutcomeUnknown(
+                f"The request with Idempotency-Key {key!r} took effect but its answer was lost; look the object up "
+                f"(request {record.request_id}) instead of retrying")
         record.locked_until, record.request_id = lease_end, request_id
         record.save(update_fields=["locked_until", "request_id"])
         return Claim(record_id=record.pk, key=key)
 
 
+def claim_activate(claim: Claim):
+    return _current_claim.set(claim.record_id)
+
+
+def claim_deactivate(token) -> None:
+    _current_claim.reset(token)
+
+
 def idempotency_finish(claim: Claim, response) -> None:
     if response.status_code >= 500:
-        IdempotencyKey.objects.filter(pk=claim.record_id, status=IdempotencyKey.IN_PROGRESS).delete()
+        # Not stored, so the client can retry, unless the change already committed: then the
+        # claim stays, and a retry learns the outcome is unknown instead of doing it twice.
+        IdempotencyKey.objects.filter(pk=claim.record_id, status=IdempotencyKey.IN_PROGRESS,
+                                      effect_committed=False).delete()
+        IdempotencyKey.objects.filter(pk=claim.record_id).update(locked_until=timezone.now())
         return
     IdempotencyKey.objects.filter(pk=claim.record_id).update(
         status=IdempotencyKey.COMPLETED,

@@ -8,7 +8,8 @@ from rest_framework.views import APIView
 from audit.services import access_denial_record
 from zentra.errors import NotFound, ValidationFailed
 
-from .idempotency import HEADER, IdempotentReplay, idempotency_begin, idempotency_finish
+from .idempotency import (HEADER, IdempotentReplay, claim_activate, claim_deactivate, idempotency_begin,
+                          idempotency_finish)
 from .pagination import ListEnvelopeSchema, list_body, paginate
 
 
@@ -36,6 +37,7 @@ class TenantAPIView(APIView):
                 path=request.path, body=request.body, request_id=getattr(request, "request_id", ""),
             )
             request._request.idempotency_key = self._idempotency_claim.key
+            self._claim_token = claim_activate(self._idempotency_claim)
 
     @staticmethod
     def refuse_nul_characters(request) -> None:
@@ -61,6 +63,7 @@ class TenantAPIView(APIView):
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
         if self._idempotency_claim is not None:
+            claim_deactivate(self._claim_token)
             idempotency_finish(self._idempotency_claim, response)
             self._idempotency_claim = None
         return response
