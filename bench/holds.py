@@ -52,27 +52,12 @@ def _holds_worker(args) -> dict:
 
 
 def run(tenant, processes_list=(1, 4), seconds: float = 8.0) -> list[dict]:
-    from audit.actors import Actor
-    from ledger.services.accounts import account_create
-    from ledger.services.postings import EntryInput, ledger_transaction_post
-
-    actor = Actor.system("bench")
-    funding = account_create(tenant=tenant, currency="USD", account_type="external", normal_balance="debit",
-                             allow_overdraft=True, name="holds funding", actor=actor)
-    merchant = account_create(tenant=tenant, currency="USD", account_type="merchant", name="holds merchant",
-                              actor=actor)
     results = []
     for processes in processes_list:
-        customers = []
-        for index in range(processes):
-            customer = account_create(tenant=tenant, currency="USD", account_type="customer",
-                                      name=f"holds {processes}-{index}", actor=actor)
-            ledger_transaction_post(tenant=tenant, actor=actor, entries=[
-                EntryInput(funding.id, "debit", 10**12), EntryInput(customer.id, "credit", 10**12)])
-            customers.append(customer.id)
+        customers, merchant_id = postings.funded_customers(tenant, f"holds {processes}", processes)
         ctx = multiprocessing.get_context("spawn")
         with ctx.Pool(processes) as pool:
-            parts = pool.map(_holds_worker, [(tenant.id, c, merchant.id, seconds) for c in customers])
+            parts = pool.map(_holds_worker, [(tenant.id, c, merchant_id, seconds) for c in customers])
         raw_accounts = postings.make_accounts(tenant, f"holds-raw{processes}")
         raw = postings.rate(postings._raw_worker, tenant.id, raw_accounts, processes, seconds)
         row = {"processes": processes, "raw": raw}

@@ -36,29 +36,15 @@ def _intents_worker(args) -> int:
 
 
 def run(tenant, processes_list=(1, 4), seconds: float = 8.0) -> list[dict]:
-    from audit.actors import Actor
     from ledger.models import Provider
-    from ledger.services.accounts import account_create
-    from ledger.services.postings import EntryInput, ledger_transaction_post
 
-    actor = Actor.system("bench")
     Provider.objects.filter(tenant=tenant).update(settle_delay_seconds=0, outage=False, mode=Provider.APPROVE)
-    funding = account_create(tenant=tenant, currency="USD", account_type="external", normal_balance="debit",
-                             allow_overdraft=True, name="intents funding", actor=actor)
-    merchant = account_create(tenant=tenant, currency="USD", account_type="merchant", name="intents merchant",
-                              actor=actor)
     results = []
     for processes in processes_list:
-        sources = []
-        for index in range(processes):
-            source = account_create(tenant=tenant, currency="USD", account_type="customer",
-                                    name=f"intents {processes}-{index}", actor=actor)
-            ledger_transaction_post(tenant=tenant, actor=actor, entries=[
-                EntryInput(funding.id, "debit", 10**12), EntryInput(source.id, "credit", 10**12)])
-            sources.append(source.id)
+        sources, merchant_id = postings.funded_customers(tenant, f"intents {processes}", processes)
         ctx = multiprocessing.get_context("spawn")
         with ctx.Pool(processes) as pool:
-            counts = pool.map(_intents_worker, [(tenant.id, s, merchant.id, seconds) for s in sources])
+            counts = pool.map(_intents_worker, [(tenant.id, s, merchant_id, seconds) for s in sources])
         raw = postings.rate(postings._raw_worker, tenant.id, postings.make_accounts(tenant, f"intents-raw{processes}"),
                             processes, seconds)
         rate = sum(counts) / seconds

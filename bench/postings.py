@@ -104,3 +104,24 @@ def run(tenant, processes_list=(1, 4), seconds: float = 8.0) -> list[dict]:
         service = rate(_service_worker, tenant.id, service_accounts, processes, seconds)
         results.append({"processes": processes, "service": service, "raw": raw, "ratio": service / raw})
     return results
+
+
+def funded_customers(tenant, label: str, count: int) -> tuple[list[str], str]:
+    """`count` customer accounts holding plenty, and a merchant: (customer ids, merchant id)."""
+    from audit.actors import Actor
+    from ledger.services.accounts import account_create
+    from ledger.services.postings import EntryInput, ledger_transaction_post
+
+    actor = Actor.system("bench")
+    funding = account_create(tenant=tenant, currency="USD", account_type="external", normal_balance="debit",
+                             allow_overdraft=True, name=f"{label} funding", actor=actor)
+    merchant = account_create(tenant=tenant, currency="USD", account_type="merchant", name=f"{label} merchant",
+                              actor=actor)
+    customers = []
+    for index in range(count):
+        customer = account_create(tenant=tenant, currency="USD", account_type="customer", name=f"{label} {index}",
+                                  actor=actor)
+        ledger_transaction_post(tenant=tenant, actor=actor, entries=[
+            EntryInput(funding.id, "debit", 10**12), EntryInput(customer.id, "credit", 10**12)])
+        customers.append(customer.id)
+    return customers, merchant.id
