@@ -125,17 +125,17 @@ class AccountAdmin(TenantScopedAdmin):
     @admin.action(description="Freeze selected accounts", permissions=["operate"])
     def freeze(self, request, queryset):
         return self.confirm_and_apply(request, queryset, title="Freeze accounts", verb="freeze",
-                                      apply=lambda a, reason, actor: account_freeze(account=a, actor=actor, reason=reason))
+                                      apply=lambda a, values, actor: account_freeze(account=a, actor=actor, reason=values["reason"]))
 
     @admin.action(description="Unfreeze selected accounts", permissions=["operate"])
     def unfreeze(self, request, queryset):
         return self.confirm_and_apply(request, queryset, title="Unfreeze accounts", verb="unfreeze",
-                                      apply=lambda a, reason, actor: account_unfreeze(account=a, actor=actor, reason=reason))
+                                      apply=lambda a, values, actor: account_unfreeze(account=a, actor=actor, reason=values["reason"]))
 
     @admin.action(description="Close selected accounts", permissions=["operate"])
     def close(self, request, queryset):
         return self.confirm_and_apply(request, queryset, title="Close accounts", verb="close",
-                                      apply=lambda a, reason, actor: account_close(account=a, actor=actor, reason=reason))
+                                      apply=lambda a, values, actor: account_close(account=a, actor=actor, reason=values["reason"]))
 
 
 class EntryInline(ReadOnlyInline):
@@ -167,8 +167,8 @@ class LedgerTransactionAdmin(TenantScopedAdmin):
     def reverse(self, request, queryset):
         return self.confirm_and_apply(
             request, queryset, title="Reverse transactions", verb="reverse",
-            apply=lambda t, reason, actor: ledger_transaction_reverse(tenant=t.tenant, transaction_id=t.id,
-                                                                      actor=actor, reason=reason))
+            apply=lambda t, values, actor: ledger_transaction_reverse(tenant=t.tenant, transaction_id=t.id,
+                                                                      actor=actor, reason=values["reason"]))
 
 
 @admin.register(LedgerEntry)

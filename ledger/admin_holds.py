@@ -4,14 +4,10 @@ from datetime import timedelta
 
 from django import forms
 from django.contrib import admin, messages
-from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from audit.actors import Actor
-from tenants.admin_base import TenantScopedAdmin, deny
-from tenants.roles import OPERATE
+from tenants.admin_base import TenantScopedAdmin
 from webhooks.models import Event
-from zentra.errors import ZentraError
 
 from .admin import ReadOnlyInline
 from .currencies import format_minor
@@ -86,37 +82,24 @@ class HoldAdmin(TenantScopedAdmin):
     def release(self, request, queryset):
         return self.confirm_and_apply(
             request, queryset, title="Release holds", verb="release",
-            apply=lambda h, reason, actor: hold_release(tenant=h.tenant, hold_id=h.id, actor=actor, reason=reason))
+            apply=lambda h, values, actor: hold_release(tenant=h.tenant, hold_id=h.id, actor=actor, reason=values["reason"]))
 
     @admin.action(description="Capture selected holds (all that remains)", permissions=["operate"])
     def capture(self, request, queryset):
-        holds = list(queryset)
-        currencies = {(h.tenant_id, h.currency) for h in holds}
-        if len(currencies) != 1:
+        pairs = {(h.tenant_id, h.currency) for h in queryset}
+        if len(pairs) != 1:
             self.message_user(request, "Capture holds of one tenant and one currency at a time.", messages.ERROR)
             return None
-        tenant_id, currency = currencies.pop()
-        destinations = Account.objects.filter(tenant_id=tenant_id, currency=currency, status=Account.ACTIVE,
-                                              is_system=False)
-        form = CaptureForm(request.POST if "confirm" in request.POST else None)
-        form.fields["destination"].queryset = destinations
-        if "confirm" in request.POST and form.is_valid():
-            allowed = self.allowed_tenant_ids(request, OPERATE)
-            actor = Actor.for_user(request.user)
-            for hold in holds:
-                if allowed is not None and hold.tenant_id not in allowed:
-                    deny(request, action="admin:capture ledger.hold", target=hold.id, target_tenant_id=hold.tenant_id,
-                         reason="role does not allow this action")
-                    self.message_user(request, f"{hold}: not allowed for your role", messages.ERROR)
-                    continue
-                try:
-                    hold_capture(tenant=hold.tenant, hold_id=hold.id, destination_account_id=form.cleaned_data[
-                        "destination"].id, actor=actor, reason=form.cleaned_data["reason"])
-                    self.message_user(request, f"{hold.id}: captured.", messages.SUCCESS)
-                except ZentraError as exc:
-                    self.message_user(request, f"{hold.id}: {exc.detail} ({exc.code})", messages.ERROR)
-            return None
-        context = {**self.admin_site.each_context(request), "title": "Capture holds", "objects": holds, "form": form,
-                   "action": "capture", "opts": self.model._meta, "verb": "capture",
-                   "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME}
-        return TemplateResponse(request, "admin/zentra/confirm_action.html", context)
+        tenant_id, currency = pairs.pop()
+
+        def destinations(form):
+            form.fields["destination"].queryset = Account.objects.filter(
+                tenant_id=tenant_id, currency=currency, status=Account.ACTIVE, is_system=False)
+
+        def capture_one(hold, values, actor):
+            hold_capture(tenant=hold.tenant, hold_id=hold.id, destination_account_id=values["destination"].id,
+                         actor=actor, reason=values["reason"])
+            return f"{hold.id}: captured."
+
+        return self.confirm_and_apply(request, queryset, title="Capture holds", verb="capture", apply=capture_one,
+                                      form_class=CaptureForm, prepare_form=destinations)

@@ -67,14 +67,14 @@ class PaymentIntentAdmin(TenantScopedAdmin):
     @admin.action(description="Approve selected intents in review", permissions=["operate"])
     def approve(self, request, queryset):
         return self.confirm_and_apply(request, queryset, title="Approve payment intents", verb="approve",
-                                      apply=lambda i, reason, actor: payment_intent_approve(
-                                          tenant=i.tenant, intent_id=i.id, actor=actor, reason=reason))
+                                      apply=lambda i, values, actor: payment_intent_approve(
+                                          tenant=i.tenant, intent_id=i.id, actor=actor, reason=values["reason"]))
 
     @admin.action(description="Decline selected intents in review", permissions=["operate"])
     def decline(self, request, queryset):
         return self.confirm_and_apply(request, queryset, title="Decline payment intents", verb="decline",
-                                      apply=lambda i, reason, actor: payment_intent_decline(
-                                          tenant=i.tenant, intent_id=i.id, actor=actor, reason=reason))
+                                      apply=lambda i, values, actor: payment_intent_decline(
+                                          tenant=i.tenant, intent_id=i.id, actor=actor, reason=values["reason"]))
 
 
 @admin.register(Payout)

@@ -208,32 +208,37 @@ class TenantScopedAdmin(SimpleHistoryAdmin):
 
     # --- careful actions ------------------------------------------------------------------
 
-    def confirm_and_apply(self, request, queryset, *, title: str, verb: str, apply, perm: str = OPERATE):
-        """An action with a confirmation page asking for a reason; `apply(obj, reason, actor)`
-        calls a service. Objects the operator may not act on are refused one by one."""
-        if "confirm" in request.POST:
-            form = ReasonForm(request.POST)
-            if form.is_valid():
-                actor = Actor.for_user(request.user)
-                allowed = self.allowed_tenant_ids(request, perm)
-                done = 0
-                for obj in queryset:
-                    if allowed is not None and self.tenant_of(obj) not in allowed:
-                        deny(request, action=f"admin:{verb} {self.model._meta.label_lower}", target=str(obj.pk),
-                             target_tenant_id=self.tenant_of(obj), reason="role does not allow this action")
-                        self.message_user(request, f"{obj}: not allowed for your role", messages.ERROR)
-                        continue
-                    try:
-                        apply(obj, form.cleaned_data["reason"], actor)
-                    except ZentraError as exc:
-                        self.message_user(request, f"{obj}: {exc.detail} ({exc.code})", messages.ERROR)
-                        continue
-                    done += 1
-                if done:
-                    self.message_user(request, f"{verb.capitalize()}: {done} done.", messages.SUCCESS)
-                return None
-        else:
-            form = ReasonForm()
+    def confirm_and_apply(self, request, queryset, *, title: str, verb: str, apply, perm: str = OPERATE,
+                          form_class=ReasonForm, prepare_form=None, initial: dict | None = None):
+        """An action with a confirmation page (a reason, or the fields of `form_class`);
+        `apply(obj, values, actor)` calls a service with the form's cleaned values, and a text it
+        returns is shown to the operator. Objects the operator may not act on are refused one
+        by one, with evidence."""
+        confirmed = "confirm" in request.POST
+        form = form_class(request.POST if confirmed else None, initial=initial)
+        if prepare_form is not None:
+            prepare_form(form)
+        if confirmed and form.is_valid():
+            actor = Actor.for_user(request.user)
+            allowed = self.allowed_tenant_ids(request, perm)
+            done = 0
+            for obj in queryset:
+                if allowed is not None and self.tenant_of(obj) not in allowed:
+                    deny(request, action=f"admin:{verb} {self.model._meta.label_lower}", target=str(obj.pk),
+                         target_tenant_id=self.tenant_of(obj), reason="role does not allow this action")
+                    self.message_user(request, f"{obj}: not allowed for your role", messages.ERROR)
+                    continue
+                try:
+                    outcome = apply(obj, form.cleaned_data, actor)
+                except ZentraError as exc:
+                    self.message_user(request, f"{obj}: {exc.detail} ({exc.code})", messages.ERROR)
+                    continue
+                if isinstance(outcome, str):
+                    self.message_user(request, outcome, messages.SUCCESS)
+                done += 1
+            if done:
+                self.message_user(request, f"{verb.capitalize()}: {done} done.", messages.SUCCESS)
+            return None
         context = {
             **self.admin_site.each_context(request),
             "title": title,

@@ -1,14 +1,11 @@
 from datetime import timedelta
 
 from django import forms
-from django.contrib import admin, messages
-from django.template.response import TemplateResponse
+from django.contrib import admin
 from django.utils import timezone
 
-from audit.actors import Actor
 from ledger.admin import ReadOnlyInline
 from tenants.admin_base import TenantScopedAdmin
-from tenants.roles import OPERATE
 
 from .models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
 from .services import endpoint_disable, endpoint_enable, endpoint_redeliver_failed, event_redeliver
@@ -33,7 +30,7 @@ class EventAdmin(TenantScopedAdmin):
     @admin.action(description="Redeliver to every subscribed endpoint", permissions=["operate"])
     def redeliver(self, request, queryset):
         return self.confirm_and_apply(request, queryset, title="Redeliver events", verb="redeliver",
-                                      apply=lambda event, reason, actor: event_redeliver(event=event, actor=actor))
+                                      apply=lambda event, values, actor: event_redeliver(event=event, actor=actor))
 
 
 class AttemptInline(ReadOnlyInline):
@@ -63,7 +60,7 @@ class DeliveryAdmin(TenantScopedAdmin):
     def redeliver(self, request, queryset):
         return self.confirm_and_apply(
             request, queryset, title="Redeliver", verb="redeliver",
-            apply=lambda d, reason, actor: event_redeliver(event=d.event, endpoint=d.endpoint, actor=actor))
+            apply=lambda d, values, actor: event_redeliver(event=d.event, endpoint=d.endpoint, actor=actor))
 
 
 class RedeliverSinceForm(forms.Form):
@@ -83,30 +80,21 @@ class WebhookEndpointAdmin(TenantScopedAdmin):
     @admin.action(description="Disable selected endpoints", permissions=["operate"])
     def disable(self, request, queryset):
         return self.confirm_and_apply(request, queryset, title="Disable endpoints", verb="disable",
-                                      apply=lambda e, reason, actor: endpoint_disable(endpoint=e, actor=actor,
-                                                                                      reason=reason))
+                                      apply=lambda e, values, actor: endpoint_disable(endpoint=e, actor=actor,
+                                                                                      reason=values["reason"]))
 
     @admin.action(description="Re-enable selected endpoints", permissions=["operate"])
     def enable(self, request, queryset):
         return self.confirm_and_apply(request, queryset, title="Re-enable endpoints", verb="re-enable",
-                                      apply=lambda e, reason, actor: endpoint_enable(endpoint=e, actor=actor,
-                                                                                     reason=reason))
+                                      apply=lambda e, values, actor: endpoint_enable(endpoint=e, actor=actor,
+                                                                                     reason=values["reason"]))
 
     @admin.action(description="Redeliver everything that failed since…", permissions=["operate"])
     def redeliver_failed(self, request, queryset):
-        form = RedeliverSinceForm(request.POST if "confirm" in request.POST else None,
-                                  initial={"since": timezone.now() - timedelta(days=1)})
-        if "confirm" in request.POST and form.is_valid():
-            allowed = self.allowed_tenant_ids(request, OPERATE)
-            for endpoint in queryset:
-                if allowed is not None and endpoint.tenant_id not in allowed:
-                    self.message_user(request, f"{endpoint}: not allowed for your role", messages.ERROR)
-                    continue
-                queued = endpoint_redeliver_failed(endpoint=endpoint, since=form.cleaned_data["since"],
-                                                   actor=Actor.for_user(request.user))
-                self.message_user(request, f"{endpoint.id}: {len(queued)} event(s) queued again.", messages.SUCCESS)
-            return None
-        context = {**self.admin_site.each_context(request), "title": "Redeliver failed events", "objects": queryset,
-                   "form": form, "action": "redeliver_failed", "opts": self.model._meta, "verb": "redeliver",
-                   "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME}
-        return TemplateResponse(request, "admin/zentra/confirm_action.html", context)
+        def redeliver(endpoint, values, actor):
+            queued = endpoint_redeliver_failed(endpoint=endpoint, since=values["since"], actor=actor)
+            return f"{endpoint.id}: {len(queued)} event(s) queued again."
+
+        return self.confirm_and_apply(request, queryset, title="Redeliver failed events", verb="redeliver",
+                                      apply=redeliver, form_class=RedeliverSinceForm,
+                                      initial={"since": timezone.now() - timedelta(days=1)})
