@@ -10,7 +10,7 @@ from tenants.roles import OPERATE
 
 from .currencies import EXPONENTS, format_minor
 from .models import Account, LedgerEntry, LedgerTransaction, ReconciliationBreak, ReconciliationRun
-from .selectors import account_balances
+from .selectors import account_balances, with_hold_totals
 from .services.accounts import account_close, account_create, account_freeze, account_unfreeze
 from .services.postings import ledger_transaction_reverse
 
@@ -45,6 +45,9 @@ class AccountAdmin(TenantScopedAdmin):
     search_fields = ["id", "name", "customer"]
     actions = ["freeze", "unfreeze", "close"]
     change_form_template = "admin/ledger/account/change_form.html"
+
+    def get_queryset(self, request):
+        return with_hold_totals(super().get_queryset(request))
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name == "currency":

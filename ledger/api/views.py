@@ -12,7 +12,7 @@ from zentra.errors import ValidationFailed
 
 from ..models import ACCOUNT_TYPES, TRANSACTION_KINDS, Account, Hold, LedgerEntry, LedgerTransaction
 from ..selectors import (HOLD_STATUSES, account_balances, account_statement, holds_for_api,
-                         holds_with_effective_status, transactions_for_api)
+                         holds_with_effective_status, transactions_for_api, with_hold_totals)
 from ..services.holds import hold_capture, hold_place, hold_release
 from ..services.accounts import account_close, account_create, account_freeze, account_unfreeze
 from ..services.postings import EntryInput, ledger_transaction_post, ledger_transaction_reverse
@@ -39,7 +39,7 @@ class AccountListCreateView(TenantAPIView):
         OpenApiParameter("account_type", str, enum=ACCOUNT_TYPES),
         OpenApiParameter("status", str, enum=["active", "frozen", "closed"])])
     def get(self, request):
-        queryset = Account.objects.filter(tenant=self.tenant).select_related("tenant")
+        queryset = with_hold_totals(Account.objects.filter(tenant=self.tenant))
         if "customer" in request.query_params:
             queryset = queryset.filter(customer=request.query_params["customer"])
         queryset = self.choice_filter(queryset, "currency", currencies.EXPONENTS)
@@ -58,7 +58,7 @@ class AccountListCreateView(TenantAPIView):
 class AccountDetailView(TenantAPIView):
     @extend_schema(operation_id="accounts_retrieve", responses=AccountOutput)
     def get(self, request, account_id):
-        account = self.tenant_object(Account.objects.all(), account_id, label="account")
+        account = self.tenant_object(with_hold_totals(Account.objects.all()), account_id, label="account")
         return Response(AccountOutput(account).data)
 
 
