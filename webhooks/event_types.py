@@ -20,10 +20,7 @@ def pattern_is_known(pattern: str) -> bool:
     return pattern in EVENT_TYPES
 
 
-def matches(patterns: list[str], event_type: str) -> bool:
-    for pattern in patterns:
-        if pattern == "*" or pattern == event_type:
-            return True
-        if pattern.endswith(".*") and event_type.startswith(pattern[:-1]):
-            return True
-    return False
+def subscription_patterns(event_type: str) -> list[str]:
+    """The filter entries that subscribe an endpoint to `event_type`: "*", the type itself, or
+    its family ("hold.*"). An endpoint is subscribed when its filter holds any of them."""
+    return ["*", event_type, event_type.split(".", 1)[0] + ".*"]

@@ -41,7 +41,6 @@ def event_emit(*, tenant, type: str, resource_id: str, data_object: dict, actor:
                   actor=str(actor), request_id=current_request_id() or "", created_at=timezone.now())
     # One round trip for the event and its deliveries: every posting emits an event, so this
     # is on the hot path. Subscriptions match in SQL (a type, its family "hold.*", or "*").
-    family = type.split(".", 1)[0] + ".*"
     claim_id = current_claim_id()
     # Marks the API request's Idempotency-Key as spent in this same transaction (see
     # zentra/api/idempotency.py); a change without a request (a job, the admin) has no claim.
@@ -62,7 +61,8 @@ def event_emit(*, tenant, type: str, resource_id: str, data_object: dict, actor:
                 RETURNING id""",
             ([claim_id] if claim_id is not None else [])
             + [event.id, tenant.id, type, resource_id, json.dumps(event.data), event.actor, event.request_id,
-             event.created_at, tenant.id, event.created_at, event.created_at, tenant.id, ["*", type, family],
+             event.created_at, tenant.id, event.created_at, event.created_at, tenant.id,
+             event_types.subscription_patterns(type),
              sorted(exclude_endpoint_ids)])
         if cursor.fetchall():
             transaction.on_commit(nudge_relay)
@@ -180,9 +180,9 @@ def event_redeliver(*, event: Event, actor: Actor, endpoint: WebhookEndpoint | N
                 raise NotFound(f"No such webhook endpoint: {endpoint.id}")
             targets = [endpoint]
         else:
-            targets = [e for e in WebhookEndpoint.objects.filter(tenant_id=event.tenant_id, deleted_at__isnull=True,
-                                                                 status=WebhookEndpoint.ENABLED)
-                       if event_types.matches(e.event_types, event.type)]
+            targets = list(WebhookEndpoint.objects.filter(
+                tenant_id=event.tenant_id, deleted_at__isnull=True, status=WebhookEndpoint.ENABLED,
+                event_types__has_any_keys=event_types.subscription_patterns(event.type)))
         now = timezone.now()
         deliveries = Delivery.objects.bulk_create([
             Delivery(tenant_id=event.tenant_id, event=event, endpoint=target, next_attempt_at=now,
