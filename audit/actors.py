@@ -17,17 +17,19 @@ class Actor:
     id: str
     label: str
     user_id: int | None = None
+    # What the actor may do, for evidence: an API key's scope (read, write).
+    role: str = ""
 
     @classmethod
-    def for_user(cls, user) -> "Actor":
+    def for_user(cls, user) -> Actor:
         return cls(kind="user", id=str(user.pk), label=user.get_username(), user_id=user.pk)
 
     @classmethod
-    def for_api_key(cls, api_key) -> "Actor":
-        return cls(kind="api_key", id=api_key.id, label=api_key.name or api_key.id)
+    def for_api_key(cls, api_key) -> Actor:
+        return cls(kind="api_key", id=api_key.id, label=api_key.name or api_key.id, role=api_key.scope)
 
     @classmethod
-    def system(cls, name: str) -> "Actor":
+    def system(cls, name: str) -> Actor:
         return cls(kind="system", id=name, label=name)
 
     def __str__(self) -> str:

@@ -1,17 +1,39 @@
-"""The id of the request being served, for evidence written deep inside services."""
+"""The request being served, for evidence written deep inside services: its id, and for API
+calls the operation (`POST /v1/holds/hold_.../capture`) a refusal names as its action."""
 
+from __future__ import annotations
+
+import contextlib
 import contextvars
+from collections.abc import Iterator
 
 _current_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("zentra_request_id", default=None)
+_current_operation: contextvars.ContextVar[str | None] = contextvars.ContextVar("zentra_operation", default=None)
 
 
 def current_request_id() -> str | None:
     return _current_request_id.get()
 
 
-def set_request_id(request_id: str | None):
+def current_operation() -> str | None:
+    return _current_operation.get()
+
+
+def set_request_id(request_id: str | None) -> contextvars.Token[str | None]:
     return _current_request_id.set(request_id)
 
 
-def reset_request_id(token) -> None:
+def reset_request_id(token: contextvars.Token[str | None]) -> None:
     _current_request_id.reset(token)
+
+
+@contextlib.contextmanager
+def serving(*, request_id: str, operation: str | None) -> Iterator[None]:
+    """Evidence written while the block runs names this request (and operation)."""
+    id_token = _current_request_id.set(request_id)
+    operation_token = _current_operation.set(operation)
+    try:
+        yield
+    finally:
+        _current_operation.reset(operation_token)
+        _current_request_id.reset(id_token)

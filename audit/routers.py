@@ -4,7 +4,7 @@ A refused request usually ends in an exception that rolls back its transaction; 
 written on that transaction would vanish with it. The evidence connection commits on its own.
 """
 
-EVIDENCE_MODELS = {("audit", "accessdenial"), ("audit", "requestrecord"), ("ledger", "policydecision")}
+EVIDENCE_MODELS = {("audit", "accessdenial"), ("audit", "requestrecord"), ("payments", "policydecision")}
 
 
 class EvidenceRouter:

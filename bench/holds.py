@@ -12,9 +12,8 @@ import multiprocessing
 import time
 from datetime import timedelta
 
-from common import configure_django
-
 import postings
+from common import configure_django
 
 
 def _holds_worker(args) -> dict:

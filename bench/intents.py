@@ -6,18 +6,18 @@ from __future__ import annotations
 import multiprocessing
 import time
 
-from common import configure_django
-
 import postings
+from common import configure_django
 
 
 def _intents_worker(args) -> int:
     tenant_id, source_id, merchant_id, seconds = args
     configure_django()
     from audit.actors import Actor
-    from ledger.models import Provider
-    from ledger.services.intents import (payment_intent_confirm, payment_intent_create, provider_event_receive)
-    from ledger.providers import sandbox_event_body, sign_event
+    from payments.adapters import sandbox_event_body, sign_event
+    from payments.models import Provider
+    from payments.services.intents import payment_intent_confirm, payment_intent_create
+    from payments.services.provider_events import provider_event_receive
     from tenants.models import Tenant
 
     tenant = Tenant.objects.get(pk=tenant_id)
@@ -36,7 +36,7 @@ def _intents_worker(args) -> int:
 
 
 def run(tenant, processes_list=(1, 4), seconds: float = 8.0) -> list[dict]:
-    from ledger.models import Provider
+    from payments.models import Provider
 
     Provider.objects.filter(tenant=tenant).update(settle_delay_seconds=0, outage=False, mode=Provider.APPROVE)
     results = []

@@ -21,7 +21,8 @@ def _service_worker(args) -> int:
     tenant_id, account_ids, seconds, seed = args
     configure_django()
     from audit.actors import Actor
-    from ledger.services.postings import EntryInput, ledger_transaction_post
+    from ledger.services.postings import EntryInput
+    from ledger.services.transfers import ledger_transaction_post
     from tenants.models import Tenant
 
     tenant = Tenant.objects.get(pk=tenant_id)
@@ -110,7 +111,8 @@ def funded_customers(tenant, label: str, count: int) -> tuple[list[str], str]:
     """`count` customer accounts holding plenty, and a merchant: (customer ids, merchant id)."""
     from audit.actors import Actor
     from ledger.services.accounts import account_create
-    from ledger.services.postings import EntryInput, ledger_transaction_post
+    from ledger.services.postings import EntryInput
+    from ledger.services.transfers import ledger_transaction_post
 
     actor = Actor.system("bench")
     funding = account_create(tenant=tenant, currency="USD", account_type="external", normal_balance="debit",

@@ -10,10 +10,9 @@ from __future__ import annotations
 import random
 from datetime import timedelta
 
+from common import median_ms, timed
 from django.db import connection
 from django.utils import timezone
-
-from common import median_ms, timed
 
 
 def seed_account(tenant, entries: int, label: str):
@@ -36,7 +35,8 @@ def seed_account(tenant, entries: int, label: str):
                                                      created_at, source_request_id, actor)
                 SELECT %(label)s || '_txn_' || k, %(tenant)s, 'transfer', '', '{}', %(start)s + k * interval '1 second',
                        %(start)s + k * interval '1 second', '', 'bench'
-                FROM generate_series(1, %(n)s) AS k""", {"label": label, "tenant": tenant.id, "start": start, "n": entries})
+                FROM generate_series(1, %(n)s) AS k""",
+                {"label": label, "tenant": tenant.id, "start": start, "n": entries})
             cursor.execute("""
                 INSERT INTO ledger_ledgerentry (id, tenant_id, transaction_id, account_id, direction, amount, currency,
                                                sequence, balance_after, hash, created_at)

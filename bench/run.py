@@ -27,13 +27,14 @@ def main() -> int:
 
     call_command("migrate", verbosity=0)
     import holds
-    import intents
     import http_api
+    import intents
     import postings
     import reads
     import webhook_delivery as webhook_bench
+
     from audit.actors import Actor
-    from tenants.services import tenant_bootstrap
+    from backoffice.services.bootstrap import tenant_bootstrap
 
     tenant, raw_key = tenant_bootstrap(slug="bench", name="Bench", currency="USD", actor=Actor.system("bench"))
     lines = [f"# Zentra benchmark, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",

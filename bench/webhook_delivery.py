@@ -52,7 +52,7 @@ def _stop(process: subprocess.Popen) -> None:
 
 def _endpoints(tenant, count: int) -> None:
     from audit.actors import Actor
-    from webhooks.services import endpoint_create
+    from webhooks.services.endpoints import endpoint_create
 
     for _ in range(count):
         endpoint_create(tenant=tenant, url=f"http://127.0.0.1:{RECEIVER_PORT}/hook", actor=Actor.system("bench"))
@@ -60,9 +60,10 @@ def _endpoints(tenant, count: int) -> None:
 
 def outbox_cost(seconds: float) -> dict:
     import postings
-    from audit.actors import Actor
     from django.conf import settings
-    from tenants.services import tenant_bootstrap
+
+    from audit.actors import Actor
+    from backoffice.services.bootstrap import tenant_bootstrap
     from zentra.celery import app
 
     settings.ZENTRA_WEBHOOK_ALLOW_PRIVATE = True
@@ -77,11 +78,12 @@ def outbox_cost(seconds: float) -> dict:
 
 
 def delivery_rate(count: int) -> tuple[int, float]:
-    from audit.actors import Actor
     from django.db import transaction
-    from tenants.services import tenant_bootstrap
+
+    from audit.actors import Actor
+    from backoffice.services.bootstrap import tenant_bootstrap
     from webhooks.models import Delivery
-    from webhooks.services import event_emit
+    from webhooks.services.outbox import event_emit
 
     tenant, _ = tenant_bootstrap(slug="bench-delivery", name="delivery", currency="USD", actor=Actor.system("bench"))
     _endpoints(tenant, 1)

@@ -5,9 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Sum
-from django.db.models.functions import Coalesce
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db import connection
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce, Concat
 from django.utils import timezone
+
+from tenants.models import Tenant
 
 from .models import Account, Hold, LedgerEntry, LedgerTransaction
 
@@ -18,16 +22,13 @@ class Balances:
     held: int
     available: int | None  # None: an overdraft without limit
 
-    def as_dict(self) -> dict:
-        return {"posted": self.posted, "held": self.held, "available": self.available}
-
 
 def posted_balance_as_of(account: Account, as_of: datetime) -> int:
     """The balance_after of the account's last entry at or before `as_of`: one index lookup
     (entries of an account are dated in sequence order, which the database enforces)."""
     value = (LedgerEntry.objects.filter(account=account, created_at__lte=as_of)
              .order_by("-created_at", "-sequence").values_list("balance_after", flat=True).first())
-    return value or 0
+    return int(value or 0)
 
 
 def with_hold_totals(queryset: QuerySet[Account]) -> QuerySet[Account]:
@@ -37,7 +38,7 @@ def with_hold_totals(queryset: QuerySet[Account]) -> QuerySet[Account]:
     remaining = F("amount") - F("captured_amount") - F("released_amount")
     active = Hold.objects.filter(account=OuterRef("pk"), status=Hold.ACTIVE).values("account")
 
-    def total(condition: Q):
+    def total(condition: Q) -> Coalesce:
         return Coalesce(Subquery(active.filter(condition).annotate(total=Sum(remaining)).values("total")), 0)
 
     return queryset.annotate(held_total=total(Q(expires_at__gt=now)), lapsed_total=total(Q(expires_at__lte=now)))
@@ -46,20 +47,18 @@ def with_hold_totals(queryset: QuerySet[Account]) -> QuerySet[Account]:
 def hold_totals(account: Account, *, now: datetime | None = None) -> tuple[int, int]:
     """(held, expired but not yet released) remaining amounts of the account's active holds."""
     if now is None and hasattr(account, "held_total"):
-        return account.held_total, account.lapsed_total
+        return int(account.held_total), int(account.lapsed_total)  # type: ignore[attr-defined]
     now = now or timezone.now()
     remaining = F("amount") - F("captured_amount") - F("released_amount")
     totals = Hold.objects.filter(account=account, status=Hold.ACTIVE).aggregate(
         held=Sum(remaining, filter=Q(expires_at__gt=now), default=0),
         lapsed=Sum(remaining, filter=Q(expires_at__lte=now), default=0))
-    return totals["held"], totals["lapsed"]
+    return int(totals["held"]), int(totals["lapsed"])
 
 
 def hold_totals_as_of(account: Account, as_of: datetime) -> tuple[int, int]:
     """(held, lapsed) as they stood at an instant: each hold placed by then and not resolved
     by then, less what its captures had moved by then; held if it had not expired then."""
-    from django.db import connection
-
     with connection.cursor() as cursor:
         cursor.execute("""
             SELECT COALESCE(SUM(remaining) FILTER (WHERE expires_at > %(as_of)s), 0),
@@ -100,13 +99,26 @@ def account_statement(account: Account) -> QuerySet[LedgerEntry]:
     return LedgerEntry.objects.filter(account=account)
 
 
-def transactions_for_api(tenant) -> QuerySet[LedgerTransaction]:
-    return (LedgerTransaction.objects.filter(tenant=tenant).select_related("tenant", "reversed_by")
-            .prefetch_related("entries"))
+def transactions_of(tenant: Tenant) -> QuerySet[LedgerTransaction]:
+    """The tenant's transactions with what their public shape needs, in one query per page."""
+    return LedgerTransaction.objects.filter(tenant=tenant).select_related("reversed_by").prefetch_related("entries")
 
 
-def holds_for_api(tenant) -> QuerySet[Hold]:
-    return Hold.objects.filter(tenant=tenant).prefetch_related("transactions")
+def holds_with_transaction_refs(holds: QuerySet[Hold]) -> QuerySet[Hold]:
+    """Holds carrying their ledger transactions as "kind:id" strings, oldest first, read in the
+    statement that loads (or locks) them: a hold's public shape needs them after every step."""
+    refs = (LedgerTransaction.objects.filter(hold_id=OuterRef("pk")).order_by("created_at", "id")
+            .values(ref=Concat("kind", Value(":"), "id")))
+    return holds.annotate(transaction_refs=ArraySubquery(refs))
+
+
+def holds_of(tenant: Tenant) -> QuerySet[Hold]:
+    """The tenant's holds, each carrying its transaction refs (no query per hold)."""
+    return holds_with_transaction_refs(Hold.objects.filter(tenant=tenant))
+
+
+def reserve_account_of(tenant: Tenant, currency: str) -> Account | None:
+    return Account.objects.filter(tenant=tenant, currency=currency, account_type="reserve", is_system=True).first()
 
 
 HOLD_STATUSES = ["active", "captured", "released", "expired"]

@@ -1,14 +1,18 @@
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.template.response import TemplateResponse
 
 from audit.actors import Actor
 
-from .admin_base import TenantScopedAdmin
+from .admin_base import TenantScopedAdmin, deny
 from .models import ApiKey, Membership, Tenant
 from .roles import MANAGE
-from .services import api_key_create, api_key_revoke, membership_remove, membership_set
+from .services.api_keys import api_key_create, api_key_revoke
+from .services.members import membership_remove, membership_set
 
 
 @admin.register(Tenant)
@@ -98,9 +102,68 @@ class ApiKeyAdmin(TenantScopedAdmin):
 
     @admin.action(description="Revoke selected API keys", permissions=["manage"])
     def revoke(self, request, queryset):
-        for api_key in queryset:
-            api_key_revoke(api_key=api_key, actor=Actor.for_user(request.user))
-        self.message_user(request, f"Revoked {queryset.count()} key(s).", messages.SUCCESS)
+        return self.confirm_and_apply(
+            request, queryset, title="Revoke API keys", verb="revoke", perm=MANAGE,
+            apply=lambda key, values, actor: api_key_revoke(api_key=key, actor=actor, reason=values["reason"]))
 
     def has_manage_permission(self, request, obj=None):
         return self._allowed(request, MANAGE, obj)
+
+
+# Users and groups are the platform's, not a tenant's: only the platform superuser manages them.
+# Operators reach people through memberships, which the MembershipAdmin scopes to their tenants.
+class PlatformOnlyAdmin(admin.ModelAdmin):
+    def _platform(self, request) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    def has_module_permission(self, request):
+        return self._platform(request)
+
+    def has_view_permission(self, request, obj=None):
+        return self._platform(request)
+
+    def has_add_permission(self, request):
+        return self._platform(request)
+
+    def has_change_permission(self, request, obj=None):
+        return self._platform(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._platform(request)
+
+    def _refused(self, request, object_id=None):
+        deny(request, action=f"admin:{request.method.lower()} {self.model._meta.label_lower}",
+             target=str(object_id or ""), reason="only the platform superuser manages users and groups")
+        raise PermissionDenied
+
+    def changelist_view(self, request, extra_context=None):
+        if not self._platform(request):
+            self._refused(request)
+        return super().changelist_view(request, extra_context)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        if not self._platform(request):
+            self._refused(request, object_id)
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def add_view(self, request, form_url="", extra_context=None):
+        # UserAdmin refuses its add page before the change form is reached.
+        if not self._platform(request):
+            self._refused(request)
+        return super().add_view(request, form_url, extra_context)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        if not self._platform(request):
+            self._refused(request, object_id)
+        return super().delete_view(request, object_id, extra_context)
+
+    def history_view(self, request, object_id, extra_context=None):
+        if not self._platform(request):
+            self._refused(request, object_id)
+        return super().history_view(request, object_id, extra_context)
+
+
+for _model, _admin_class in ((get_user_model(), UserAdmin), (Group, GroupAdmin)):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
+    admin.site.register(_model, type(f"Platform{_admin_class.__name__}", (PlatformOnlyAdmin, _admin_class), {}))

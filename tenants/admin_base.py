@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
@@ -22,7 +23,7 @@ from zentra.errors import ZentraError
 
 from .models import Tenant
 from .roles import OPERATE, VIEW
-from .scoping import roles_of, tenant_ids_for_user
+from .selectors import object_not_found, roles_of, tenant_ids_for_user, user_scope
 
 
 def deny(request, *, action: str, target: str = "", target_tenant_id: str = "", reason: str) -> None:
@@ -51,6 +52,37 @@ class TenantListFilter(admin.SimpleListFilter):
         if self.value():
             return queryset.filter(**{self.model_admin.tenant_field: self.value()})
         return queryset
+
+
+def form_errors_from(form: forms.BaseForm, exc: ZentraError) -> None:
+    """A service's refusal, shown on the form fields it names (the rest above the form)."""
+    placed = False
+    for error in exc.errors or []:
+        field = (error.get("field") or "").split(".", 1)[0].split("[", 1)[0]
+        form.add_error(field if field in form.fields else None, error["message"])
+        placed = True
+    if not placed:
+        form.add_error(None, f"{exc.detail} ({exc.code})")
+
+
+class ReadOnlyInline(admin.TabularInline):
+    """Rows shown under a parent the operator may already see (the parent's admin scopes it)."""
+
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_view_permission(self, request, obj=None):
+        return True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 class ReasonForm(forms.Form):
@@ -124,17 +156,11 @@ class TenantScopedAdmin(SimpleHistoryAdmin):
         obj = super().get_object(request, object_id, from_field)
         if obj is not None:
             return obj
-        model = self.model
-        owner = None
-        try:
-            found = model._default_manager.filter(pk=object_id).first()
-        except (ValueError, TypeError):
-            found = None
-        if found is not None:
-            owner = self.tenant_of(found)
-            deny(request, action=f"admin:view {model._meta.label_lower}", target=str(object_id),
-                 target_tenant_id=owner or "", reason="object outside the operator's tenants")
-        raise Http404(f"No {model._meta.verbose_name} with id {object_id!r}")
+        # The one lookup's refusal path: evidence when the id belongs to another tenant.
+        object_not_found(self.model, object_id, scope=user_scope(request.user, self.view_perm),
+                         action=f"admin:view {self.model._meta.label_lower}", label=str(self.model._meta.verbose_name),
+                         tenant_field="pk" if self.tenant_field == "pk" else self.tenant_field)
+        raise Http404(f"No {self.model._meta.verbose_name} with id {object_id!r}")
 
     def _history_tracked(self) -> bool:
         return hasattr(self.model._meta, "simple_history_manager_attribute")
@@ -246,7 +272,7 @@ class TenantScopedAdmin(SimpleHistoryAdmin):
             "form": form,
             "action": request.POST.get("action"),
             "opts": self.model._meta,
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             "verb": verb,
         }
         return TemplateResponse(request, "admin/zentra/confirm_action.html", context)

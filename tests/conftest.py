@@ -5,8 +5,10 @@ from django.db import connections
 from rest_framework.test import APIClient
 
 from audit.actors import Actor
+from backoffice.services.bootstrap import tenant_bootstrap
 from tenants.models import ApiKey
-from tenants.services import api_key_create, demo_user_ensure, membership_set, tenant_bootstrap
+from tenants.services.api_keys import api_key_create
+from tenants.services.members import membership_set, staff_user_ensure
 
 SYSTEM = Actor.system("tests")
 _counter = itertools.count()
@@ -51,7 +53,7 @@ class TenantContext:
         return api_client(raw)
 
     def member(self, role: str, username: str | None = None):
-        user = demo_user_ensure(username=username or f"{self.tenant.slug}-{role}", password="pw-" + role,
+        user = staff_user_ensure(username=username or f"{self.tenant.slug}-{role}", password="pw-" + role,
                                 actor=SYSTEM)
         membership_set(tenant=self.tenant, user=user, role=role, actor=SYSTEM)
         return user

@@ -41,7 +41,7 @@ def check_url(url: str) -> None:
     except socket.gaierror as exc:
         raise AddressRefused(f"host {parts.hostname} does not resolve") from exc
     for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
+        address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
         if _forbidden(address):
             raise AddressRefused(f"host {parts.hostname} resolves to {address}, a loopback, private or "
                                  "link-local address")

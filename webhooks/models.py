@@ -29,6 +29,10 @@ class Event(models.Model):
         indexes = [
             models.Index(fields=["tenant", "-id"], name="event_tenant_recent"),
             models.Index(fields=["tenant", "type", "-id"], name="event_tenant_type_recent"),
+            # What a request caused: the idempotency gate asks whether a request's change
+            # committed, and an operator traces a request to its events.
+            models.Index(fields=["tenant", "request_id"], condition=~models.Q(request_id=""),
+                         name="event_tenant_request"),
         ]
 
     def __str__(self) -> str:
@@ -70,7 +74,8 @@ class WebhookEndpoint(models.Model):
         ordering = ["-id"]
         indexes = [models.Index(fields=["tenant", "status"], name="endpoint_tenant_status")]
         constraints = [
-            models.CheckConstraint(condition=models.Q(status__in=["enabled", "disabled"]), name="endpoint_status_known"),
+            models.CheckConstraint(condition=models.Q(status__in=["enabled", "disabled"]),
+                                   name="endpoint_status_known"),
         ]
 
     def __str__(self) -> str:

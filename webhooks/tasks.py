@@ -1,11 +1,12 @@
-"""Thin Celery wrappers around webhooks/delivery.py."""
+"""Thin Celery wrappers around webhooks/services/delivery.py."""
 
 from celery import shared_task
 
-from .delivery import delivery_attempt, relay_once
+from .services.delivery import delivery_attempt, relay_once
+from .services.outbox import RELAY_TASK
 
 
-@shared_task(name="webhooks.tasks.relay")
+@shared_task(name=RELAY_TASK)
 def relay() -> int:
     """Claim what is due and hand each delivery to a worker of its own, so one slow receiver
     holds one worker slot, not the whole queue."""

@@ -28,7 +28,7 @@ app.conf.update(
             "schedule": float(os.environ.get("ZENTRA_WEBHOOK_RELAY_INTERVAL_SECONDS") or 5),
         },
         "sandbox-providers": {
-            "task": "ledger.tasks.sandbox_providers_tick",
+            "task": "payments.tasks.sandbox_providers_tick",
             "schedule": float(os.environ.get("ZENTRA_SANDBOX_TICK_SECONDS") or 2),
         },
         "expire-holds": {
@@ -46,4 +46,4 @@ app.conf.update(
         },
     },
 )
-app.autodiscover_tasks(["zentra", "tenants", "ledger", "webhooks", "audit"])
+app.autodiscover_tasks(["zentra", "tenants", "webhooks", "ledger", "payments", "audit"])

@@ -62,7 +62,8 @@ if not SECRET_KEY:
             "DJANGO_SECRET_KEY is not set. Set it, or set DJANGO_DEBUG=1 for local development."
         )
 
-ALLOWED_HOSTS = [h.strip() for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h.strip()]
+ALLOWED_HOSTS = [h.strip() for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")
+                 if h.strip()]
 if TESTING:
     ALLOWED_HOSTS.append("testserver")
 
@@ -95,8 +96,10 @@ INSTALLED_APPS = [
     "zentra.api",
     "audit",
     "tenants",
-    "ledger",
     "webhooks",
+    "ledger",
+    "payments",
+    "backoffice",
 ]
 
 MIDDLEWARE = [
@@ -198,6 +201,8 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/v1",
+    # Enums stay inline in the schemas they belong to (the shapes name their literals).
+    "POSTPROCESSING_HOOKS": [],
 }
 
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import include, path, re_path
+from django.urls import URLPattern, URLResolver, include, path, re_path
 from django.views.defaults import page_not_found, server_error
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
@@ -11,12 +11,13 @@ admin.site.site_header = "Zentra back office"
 admin.site.site_title = "Zentra"
 admin.site.index_title = "Operations"
 
-api_v1 = [
+api_v1: list[URLPattern | URLResolver] = [
     path("openapi.json", SpectacularJSONAPIView.as_view(authentication_classes=[], permission_classes=[]),
          name="openapi"),
     path("docs", SpectacularSwaggerView.as_view(url_name="openapi", authentication_classes=[], permission_classes=[]),
          name="api-docs"),
     path("", include("ledger.api.urls")),
+    path("", include("payments.api.urls")),
     path("", include("webhooks.api.urls")),
     # Unknown API paths answer a problem, in DEBUG too (handler404 only serves DEBUG=0).
     re_path(r"^.*$", lambda request: not_found(request)),

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import payments, views
+from . import views
 
 urlpatterns = [
     path("accounts", views.AccountListCreateView.as_view(), name="accounts"),
@@ -14,15 +14,6 @@ urlpatterns = [
     path("holds/<str:hold_id>", views.HoldDetailView.as_view(), name="hold"),
     path("holds/<str:hold_id>/capture", views.HoldCaptureView.as_view(), name="hold-capture"),
     path("holds/<str:hold_id>/release", views.HoldReleaseView.as_view(), name="hold-release"),
-    path("payment_intents", payments.PaymentIntentListCreateView.as_view(), name="payment-intents"),
-    path("payment_intents/<str:intent_id>", payments.PaymentIntentDetailView.as_view(), name="payment-intent"),
-    path("payment_intents/<str:intent_id>/confirm", payments.PaymentIntentConfirmView.as_view(),
-         name="payment-intent-confirm"),
-    path("payment_intents/<str:intent_id>/cancel", payments.PaymentIntentCancelView.as_view(),
-         name="payment-intent-cancel"),
-    path("payouts", payments.PayoutListCreateView.as_view(), name="payouts"),
-    path("payouts/<str:payout_id>", payments.PayoutDetailView.as_view(), name="payout"),
-    path("providers/<str:provider_id>/events", payments.ProviderEventView.as_view(), name="provider-events"),
     path("transactions", views.TransactionListCreateView.as_view(), name="transactions"),
     path("transactions/<str:transaction_id>", views.TransactionDetailView.as_view(), name="transaction"),
     path("transactions/<str:transaction_id>/reverse", views.TransactionReverseView.as_view(),

@@ -1,26 +1,69 @@
+"""The ledger API: accounts, balances, statements, transactions and holds.
+
+Views validate the input's shape, call one service (which finds, locks and checks what it
+touches, once) and answer the resource's public shape."""
+
+from collections.abc import Callable
+from typing import Any
+
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
+from rest_framework.request import Request
 from rest_framework.response import Response
 
+from zentra.api.fields import ReasonInput
 from zentra.api.pagination import LIST_PARAMS
+from zentra.api.schema import ListOf, problems
 from zentra.api.views import TenantAPIView
-
-from .. import currencies
 from zentra.errors import ValidationFailed
 
-from ..models import ACCOUNT_TYPES, TRANSACTION_KINDS, Account, Hold, LedgerEntry, LedgerTransaction
-from ..selectors import (HOLD_STATUSES, account_balances, account_statement, holds_for_api,
-                         holds_with_effective_status, transactions_for_api, with_hold_totals)
-from ..services.holds import hold_capture, hold_place, hold_release
+from .. import currencies
+from ..errors import (
+    AccountNotActive,
+    AccountNotEmpty,
+    AlreadyReversed,
+    AmountExceedsHold,
+    CurrencyMismatch,
+    HoldNotActive,
+    InsufficientFunds,
+    InvalidStateTransition,
+    PolicyDenied,
+    UnbalancedTransaction,
+)
+from ..models import ACCOUNT_TYPES, TRANSACTION_KINDS, Account, LedgerEntry
+from ..selectors import (
+    HOLD_STATUSES,
+    account_balances,
+    account_statement,
+    holds_of,
+    holds_with_effective_status,
+    transactions_of,
+    with_hold_totals,
+)
 from ..services.accounts import account_close, account_create, account_freeze, account_unfreeze
-from ..services.postings import EntryInput, ledger_transaction_post, ledger_transaction_reverse
-from .serializers import (AccountCreateInput, AccountOutput, AccountTransitionInput, BalanceOutput, HoldCaptureInput,
-                          HoldCreateInput, HoldOutput, HoldReleaseInput,
-                          StatementEntryOutput, TransactionCreateInput, TransactionOutput, TransactionReverseInput)
+from ..services.holds import hold_capture, hold_place, hold_release
+from ..services.postings import EntryInput
+from ..services.transfers import ledger_transaction_post, ledger_transaction_reverse
+from ..shapes import (
+    AccountBody,
+    BalanceBody,
+    HoldBody,
+    StatementEntryBody,
+    TransactionBody,
+    account_body,
+    balance_body,
+    hold_body,
+    statement_entry_body,
+    transaction_body,
+)
+from .serializers import AccountCreateInput, HoldCaptureInput, HoldCreateInput, TransactionCreateInput
 
-def parse_as_of(raw: str | None):
+POSTING_PROBLEMS = (AccountNotActive, CurrencyMismatch, InsufficientFunds, UnbalancedTransaction, PolicyDenied)
+
+
+def parse_as_of(raw: str | None) -> Any:
     if not raw:
         return None
     try:
@@ -33,97 +76,114 @@ def parse_as_of(raw: str | None):
     return value
 
 
+def reason_of(request: Request) -> str:
+    data = ReasonInput(data=request.data)
+    data.is_valid(raise_exception=True)
+    reason: str = data.validated_data["reason"]
+    return reason
+
+
 class AccountListCreateView(TenantAPIView):
-    @extend_schema(operation_id="accounts_list", responses=AccountOutput(many=True), parameters=LIST_PARAMS + [
+    @extend_schema(operation_id="accounts_list", responses=ListOf(AccountBody), parameters=LIST_PARAMS + [
         OpenApiParameter("customer", str), OpenApiParameter("currency", str),
         OpenApiParameter("account_type", str, enum=ACCOUNT_TYPES),
         OpenApiParameter("status", str, enum=["active", "frozen", "closed"])])
-    def get(self, request):
+    def get(self, request: Request) -> Response:
         queryset = with_hold_totals(Account.objects.filter(tenant=self.tenant))
         if "customer" in request.query_params:
             queryset = queryset.filter(customer=request.query_params["customer"])
         queryset = self.choice_filter(queryset, "currency", currencies.EXPONENTS)
         queryset = self.choice_filter(queryset, "account_type", ACCOUNT_TYPES)
         queryset = self.choice_filter(queryset, "status", {"active", "frozen", "closed"})
-        return self.list_response(queryset, AccountOutput)
+        return self.list_response(queryset, account_body)
 
-    @extend_schema(operation_id="accounts_create", request=AccountCreateInput, responses={201: AccountOutput})
-    def post(self, request):
+    @extend_schema(operation_id="accounts_create", request=AccountCreateInput, responses={201: AccountBody})
+    def post(self, request: Request) -> Response:
         data = AccountCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
         account = account_create(tenant=self.tenant, actor=self.actor, **data.validated_data)
-        return Response(AccountOutput(account).data, status=status.HTTP_201_CREATED)
+        return Response(account_body(account), status=status.HTTP_201_CREATED)
 
 
 class AccountDetailView(TenantAPIView):
-    @extend_schema(operation_id="accounts_retrieve", responses=AccountOutput)
-    def get(self, request, account_id):
+    @extend_schema(operation_id="accounts_retrieve", responses=AccountBody)
+    def get(self, request: Request, account_id: str) -> Response:
         account = self.tenant_object(with_hold_totals(Account.objects.all()), account_id, label="account")
-        return Response(AccountOutput(account).data)
+        return Response(account_body(account))
 
 
 class AccountBalanceView(TenantAPIView):
-    @extend_schema(operation_id="accounts_balance", responses=BalanceOutput, parameters=[
+    @extend_schema(operation_id="accounts_balance", responses=BalanceBody, parameters=[
         OpenApiParameter("as_of", str, description="ISO 8601 timestamp; the balance at that instant (default now)")])
-    def get(self, request, account_id):
-        account = self.tenant_object(Account.objects.all(), account_id, label="account")
+    def get(self, request: Request, account_id: str) -> Response:
+        account = self.tenant_object(Account, account_id, label="account")
         as_of = parse_as_of(request.query_params.get("as_of"))
         balances = account_balances(account, as_of=as_of)
-        return Response(BalanceOutput({"account": account.id, "currency": account.currency, **balances.as_dict(),
-                                       "as_of": as_of or timezone.now()}).data)
+        return Response(balance_body(account, balances, as_of or timezone.now()))
 
 
 class _AccountTransitionView(TenantAPIView):
-    def transition(self, request, account_id, service):
-        account = self.tenant_object(Account.objects.all(), account_id, label="account")
-        data = AccountTransitionInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        account = service(account=account, actor=self.actor, reason=data.validated_data["reason"])
-        return Response(AccountOutput(account).data)
+    service: Callable[..., Account]
+
+    def post(self, request: Request, account_id: str) -> Response:
+        account = type(self).service(tenant=self.tenant, account_id=account_id, actor=self.actor,
+                                     reason=reason_of(request))
+        return Response(account_body(account))
 
 
 class AccountFreezeView(_AccountTransitionView):
-    @extend_schema(operation_id="accounts_freeze", request=AccountTransitionInput, responses=AccountOutput)
-    def post(self, request, account_id):
-        return self.transition(request, account_id, account_freeze)
+    service = account_freeze
+
+    @extend_schema(operation_id="accounts_freeze", request=ReasonInput, responses=AccountBody)
+    @problems(InvalidStateTransition)
+    def post(self, request: Request, account_id: str) -> Response:
+        return super().post(request, account_id)
 
 
 class AccountUnfreezeView(_AccountTransitionView):
-    @extend_schema(operation_id="accounts_unfreeze", request=AccountTransitionInput, responses=AccountOutput)
-    def post(self, request, account_id):
-        return self.transition(request, account_id, account_unfreeze)
+    service = account_unfreeze
+
+    @extend_schema(operation_id="accounts_unfreeze", request=ReasonInput, responses=AccountBody)
+    @problems(InvalidStateTransition)
+    def post(self, request: Request, account_id: str) -> Response:
+        return super().post(request, account_id)
 
 
 class AccountCloseView(_AccountTransitionView):
-    @extend_schema(operation_id="accounts_close", request=AccountTransitionInput, responses=AccountOutput)
-    def post(self, request, account_id):
-        return self.transition(request, account_id, account_close)
+    service = account_close
+
+    @extend_schema(operation_id="accounts_close", request=ReasonInput, responses=AccountBody)
+    @problems(InvalidStateTransition, AccountNotEmpty)
+    def post(self, request: Request, account_id: str) -> Response:
+        return super().post(request, account_id)
 
 
 class AccountEntriesView(TenantAPIView):
-    @extend_schema(operation_id="accounts_entries", responses=StatementEntryOutput(many=True), parameters=LIST_PARAMS)
-    def get(self, request, account_id):
-        account = self.tenant_object(Account.objects.all(), account_id, label="account")
-        statement = account_statement(account)
-        return self.list_response(statement, StatementEntryOutput, order_field="sequence")
+    @extend_schema(operation_id="accounts_entries", responses=ListOf(StatementEntryBody), parameters=LIST_PARAMS)
+    def get(self, request: Request, account_id: str) -> Response:
+        account = self.tenant_object(Account, account_id, label="account")
+        return self.list_response(account_statement(account), statement_entry_body, order_field="sequence")
 
 
 class TransactionListCreateView(TenantAPIView):
-    @extend_schema(operation_id="transactions_list", responses=TransactionOutput(many=True), parameters=LIST_PARAMS + [
+    filters_name_objects = True  # ?account= answers 404 for an account the tenant does not have
+
+    @extend_schema(operation_id="transactions_list", responses=ListOf(TransactionBody), parameters=LIST_PARAMS + [
         OpenApiParameter("account", str, description="transactions with an entry on this account"),
         OpenApiParameter("kind", str, enum=TRANSACTION_KINDS)])
-    def get(self, request):
-        queryset = transactions_for_api(self.tenant)
+    def get(self, request: Request) -> Response:
+        queryset = transactions_of(self.tenant)
         cursor_queryset = queryset
         account_id = request.query_params.get("account")
         if account_id:
-            account = self.tenant_object(Account.objects.all(), account_id, label="account")
+            account = self.tenant_object(Account, account_id, label="account")
             queryset = queryset.filter(pk__in=LedgerEntry.objects.filter(account=account).values("transaction_id"))
         queryset = self.choice_filter(queryset, "kind", TRANSACTION_KINDS)
-        return self.list_response(queryset, TransactionOutput, cursor_queryset=cursor_queryset)
+        return self.list_response(queryset, transaction_body, cursor_queryset=cursor_queryset)
 
-    @extend_schema(operation_id="transactions_create", request=TransactionCreateInput, responses={201: TransactionOutput})
-    def post(self, request):
+    @extend_schema(operation_id="transactions_create", request=TransactionCreateInput, responses={201: TransactionBody})
+    @problems(*POSTING_PROBLEMS)
+    def post(self, request: Request) -> Response:
         data = TransactionCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
@@ -132,36 +192,37 @@ class TransactionListCreateView(TenantAPIView):
         txn = ledger_transaction_post(tenant=self.tenant, entries=entries, actor=self.actor,
                                       description=values["description"], metadata=values["metadata"],
                                       effective_at=values["effective_at"])
-        return Response(TransactionOutput(txn).data, status=status.HTTP_201_CREATED)
+        return Response(transaction_body(txn, entries=txn.posted_entries, fresh=True),  # type: ignore[attr-defined]
+                        status=status.HTTP_201_CREATED)
 
 
 class TransactionDetailView(TenantAPIView):
-    @extend_schema(operation_id="transactions_retrieve", responses=TransactionOutput)
-    def get(self, request, transaction_id):
-        txn = self.tenant_object(transactions_for_api(self.tenant), transaction_id, label="transaction")
-        return Response(TransactionOutput(txn).data)
+    @extend_schema(operation_id="transactions_retrieve", responses=TransactionBody)
+    def get(self, request: Request, transaction_id: str) -> Response:
+        txn = self.tenant_object(transactions_of(self.tenant), transaction_id, label="transaction")
+        return Response(transaction_body(txn))
 
 
 class TransactionReverseView(TenantAPIView):
-    @extend_schema(operation_id="transactions_reverse", request=TransactionReverseInput,
-                   responses={201: TransactionOutput})
-    def post(self, request, transaction_id):
-        self.tenant_object(LedgerTransaction.objects.all(), transaction_id, label="transaction")
-        data = TransactionReverseInput(data=request.data)
-        data.is_valid(raise_exception=True)
+    @extend_schema(operation_id="transactions_reverse", request=ReasonInput, responses={201: TransactionBody})
+    @problems(AlreadyReversed, InvalidStateTransition, *POSTING_PROBLEMS)
+    def post(self, request: Request, transaction_id: str) -> Response:
         reversal = ledger_transaction_reverse(tenant=self.tenant, transaction_id=transaction_id, actor=self.actor,
-                                              reason=data.validated_data["reason"])
-        return Response(TransactionOutput(reversal).data, status=status.HTTP_201_CREATED)
+                                              reason=reason_of(request))
+        return Response(transaction_body(reversal, entries=reversal.posted_entries, fresh=True),  # type: ignore[attr-defined]
+                        status=status.HTTP_201_CREATED)
 
 
 class HoldListCreateView(TenantAPIView):
-    @extend_schema(operation_id="holds_list", responses=HoldOutput(many=True), parameters=LIST_PARAMS + [
+    filters_name_objects = True  # ?account= answers 404 for an account the tenant does not have
+
+    @extend_schema(operation_id="holds_list", responses=ListOf(HoldBody), parameters=LIST_PARAMS + [
         OpenApiParameter("account", str), OpenApiParameter("status", str, enum=HOLD_STATUSES)])
-    def get(self, request):
-        queryset = holds_for_api(self.tenant)
+    def get(self, request: Request) -> Response:
+        queryset = holds_of(self.tenant)
         cursor_queryset = queryset
         if request.query_params.get("account"):
-            account = self.tenant_object(Account.objects.all(), request.query_params["account"], label="account")
+            account = self.tenant_object(Account, request.query_params["account"], label="account")
             queryset = queryset.filter(account=account)
         status_filter = request.query_params.get("status")
         if status_filter is not None:
@@ -169,44 +230,42 @@ class HoldListCreateView(TenantAPIView):
                 raise ValidationFailed(f"status: unknown value {status_filter!r}", errors=[
                     {"field": "status", "message": f"Must be one of {', '.join(HOLD_STATUSES)}."}])
             queryset = queryset.filter(holds_with_effective_status(status_filter))
-        return self.list_response(queryset, HoldOutput, cursor_queryset=cursor_queryset)
+        return self.list_response(queryset, hold_body, cursor_queryset=cursor_queryset)
 
-    @extend_schema(operation_id="holds_create", request=HoldCreateInput, responses={201: HoldOutput})
-    def post(self, request):
+    @extend_schema(operation_id="holds_create", request=HoldCreateInput, responses={201: HoldBody})
+    @problems(*POSTING_PROBLEMS)
+    def post(self, request: Request) -> Response:
         data = HoldCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
         hold = hold_place(tenant=self.tenant, account_id=values["account"], amount=values["amount"],
-                          expires_at=values["expires_at"], reference=values["reference"],
-                          metadata=values["metadata"], actor=self.actor)
-        return Response(HoldOutput(hold).data, status=status.HTTP_201_CREATED)
+                          expires_at=values.get("expires_at"), expires_in=values.get("expires_in"),
+                          reference=values["reference"], metadata=values["metadata"], actor=self.actor)
+        return Response(hold_body(hold), status=status.HTTP_201_CREATED)
 
 
 class HoldDetailView(TenantAPIView):
-    @extend_schema(operation_id="holds_retrieve", responses=HoldOutput)
-    def get(self, request, hold_id):
-        return Response(HoldOutput(self.tenant_object(holds_for_api(self.tenant), hold_id, label="hold")).data)
+    @extend_schema(operation_id="holds_retrieve", responses=HoldBody)
+    def get(self, request: Request, hold_id: str) -> Response:
+        return Response(hold_body(self.tenant_object(holds_of(self.tenant), hold_id, label="hold")))
 
 
 class HoldCaptureView(TenantAPIView):
-    @extend_schema(operation_id="holds_capture", request=HoldCaptureInput, responses=HoldOutput)
-    def post(self, request, hold_id):
-        self.tenant_object(Hold.objects.all(), hold_id, label="hold")
+    @extend_schema(operation_id="holds_capture", request=HoldCaptureInput, responses=HoldBody)
+    @problems(HoldNotActive, AmountExceedsHold, *POSTING_PROBLEMS)
+    def post(self, request: Request, hold_id: str) -> Response:
         data = HoldCaptureInput(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
         hold = hold_capture(tenant=self.tenant, hold_id=hold_id, destination_account_id=values["destination_account"],
                             amount=values.get("amount"), final=values["final"], reason=values["reason"],
                             actor=self.actor)
-        return Response(HoldOutput(hold).data)
+        return Response(hold_body(hold))
 
 
 class HoldReleaseView(TenantAPIView):
-    @extend_schema(operation_id="holds_release", request=HoldReleaseInput, responses=HoldOutput)
-    def post(self, request, hold_id):
-        self.tenant_object(Hold.objects.all(), hold_id, label="hold")
-        data = HoldReleaseInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        hold = hold_release(tenant=self.tenant, hold_id=hold_id, reason=data.validated_data["reason"],
-                            actor=self.actor)
-        return Response(HoldOutput(hold).data)
+    @extend_schema(operation_id="holds_release", request=ReasonInput, responses=HoldBody)
+    @problems(HoldNotActive, *POSTING_PROBLEMS)
+    def post(self, request: Request, hold_id: str) -> Response:
+        hold = hold_release(tenant=self.tenant, hold_id=hold_id, reason=reason_of(request), actor=self.actor)
+        return Response(hold_body(hold))

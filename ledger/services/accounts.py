@@ -1,41 +1,79 @@
-"""Account lifecycle: create, freeze, unfreeze, close. Each emits its event in its transaction."""
+"""Account lifecycle: create, freeze, unfreeze, close. Each emits its event in its transaction.
+
+The rules of a new account live here, not in a serializer or a form, so the API and the admin
+give the same answer: a supported currency, no system account types (the services create
+those), and an overdraft limit only where overdraft is allowed.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from django.db import IntegrityError, transaction
 
 from audit.actors import Actor, acting_as
-from webhooks.services import event_emit
+from tenants.models import Tenant
+from tenants.selectors import Scope, tenant_object
+from webhooks.services.outbox import event_emit
 from zentra.errors import ValidationFailed
 
 from .. import currencies
 from ..errors import AccountNotEmpty, InvalidStateTransition
-from ..locks import lock_accounts
-from ..models import SYSTEM_ACCOUNT_TYPES, Account
+from ..models import ACCOUNT_TYPES, CREDIT, DEBIT, SYSTEM_ACCOUNT_TYPES, Account
 from ..selectors import hold_totals
+from ..shapes import account_body
 
 
 def _account_event(account: Account, type: str, actor: Actor) -> None:
-    from ..api.serializers import AccountOutput
-
-    event_emit(tenant=account.tenant, type=type, resource_id=account.id,
-               data_object=AccountOutput(account).data, actor=actor)
+    event_emit(tenant=account.tenant, type=type, resource_id=account.id, data_object=dict(account_body(account)),
+               actor=actor)
 
 
-def account_create(*, tenant, currency: str, account_type: str, actor: Actor, customer: str = "", name: str = "",
-                   normal_balance: str = "credit", allow_overdraft: bool = False, overdraft_limit: int | None = None,
-                   metadata: dict | None = None, is_system: bool = False) -> Account:
+def account_values_check(*, currency: str, account_type: str, normal_balance: str = CREDIT,
+                         allow_overdraft: bool = False, overdraft_limit: int | None = None) -> None:
+    """Refuse what a client may not open, naming every field at fault."""
+    errors: list[dict[str, str]] = []
     if not currencies.is_supported(currency):
-        raise ValidationFailed(f"Unsupported currency {currency!r}",
-                               errors=[{"field": "currency", "message": "Not a supported ISO 4217 code."}])
-    if not is_system:
-        # Holds, settlements and payouts in this currency need the system accounts.
-        account_system_ensure(tenant=tenant, currency=currency, actor=actor)
+        errors.append({"field": "currency", "message": "Not a supported ISO 4217 code."})
+    if account_type in SYSTEM_ACCOUNT_TYPES:
+        errors.append({"field": "account_type", "message": f"{account_type} is a system account type; the tenant's "
+                                                           "system accounts are created by bootstrap_tenant."})
+    elif account_type not in ACCOUNT_TYPES:
+        errors.append({"field": "account_type", "message": f"Unknown account type {account_type!r}."})
+    if normal_balance not in (DEBIT, CREDIT):
+        errors.append({"field": "normal_balance", "message": "debit or credit."})
+    if overdraft_limit is not None and not allow_overdraft:
+        errors.append({"field": "overdraft_limit", "message": "Only accounts with allow_overdraft have a limit."})
+    if overdraft_limit is not None and overdraft_limit < 0:
+        errors.append({"field": "overdraft_limit", "message": "Must not be negative."})
+    if errors:
+        raise ValidationFailed("; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors)
+
+
+def account_create(*, tenant: Tenant, currency: str, account_type: str, actor: Actor, customer: str = "",
+                   name: str = "", normal_balance: str = CREDIT, allow_overdraft: bool = False,
+                   overdraft_limit: int | None = None, metadata: dict[str, Any] | None = None) -> Account:
+    """Open an account for a client (customer, merchant, operating, external...). Emits
+    account.created. The tenant's system accounts for the currency are opened with it."""
+    account_values_check(currency=currency, account_type=account_type, normal_balance=normal_balance,
+                         allow_overdraft=allow_overdraft, overdraft_limit=overdraft_limit)
+    # Holds, settlements and payouts in this currency need the system accounts.
+    account_system_ensure(tenant=tenant, currency=currency, actor=actor)
+    return _account_open(tenant=tenant, currency=currency, account_type=account_type, actor=actor,
+                         customer=customer, name=name, normal_balance=normal_balance,
+                         allow_overdraft=allow_overdraft, overdraft_limit=overdraft_limit, metadata=metadata,
+                         is_system=False)
+
+
+def _account_open(*, tenant: Tenant, currency: str, account_type: str, actor: Actor, customer: str, name: str,
+                  normal_balance: str, allow_overdraft: bool, overdraft_limit: int | None,
+                  metadata: dict[str, Any] | None, is_system: bool) -> Account:
     with transaction.atomic(), acting_as(actor):
         account = Account(tenant=tenant, currency=currency, account_type=account_type, customer=customer, name=name,
                           normal_balance=normal_balance, allow_overdraft=allow_overdraft,
                           overdraft_limit=overdraft_limit, metadata=metadata or {}, is_system=is_system)
         account.full_clean()
+        account._change_reason = "opened"  # type: ignore[attr-defined]
         account.save()
         _account_event(account, "account.created", actor)
         return account
@@ -45,29 +83,34 @@ def account_create(*, tenant, currency: str, account_type: str, actor: Actor, cu
 # All are credit-normal (the platform owes what they hold onward); reserve never goes below
 # zero, settlement and payout are clearing accounts that may while money is in flight.
 _SYSTEM_ACCOUNT_SHAPES = {
-    "reserve": {"normal_balance": "credit", "allow_overdraft": False},
-    "settlement": {"normal_balance": "credit", "allow_overdraft": True},
-    "payout": {"normal_balance": "credit", "allow_overdraft": True},
+    "reserve": {"normal_balance": CREDIT, "allow_overdraft": False},
+    "settlement": {"normal_balance": CREDIT, "allow_overdraft": True},
+    "payout": {"normal_balance": CREDIT, "allow_overdraft": True},
 }
 
 
-def account_system_ensure(*, tenant, currency: str, actor: Actor) -> dict[str, Account]:
+def account_system_ensure(*, tenant: Tenant, currency: str, actor: Actor) -> dict[str, Account]:
     """The tenant's reserve, settlement and payout accounts for `currency`, created if missing.
     Safe when two requests open the first accounts of a currency at once: the loser of the
     unique constraint reads the winner's row."""
+    if not currencies.is_supported(currency):
+        raise ValidationFailed(f"Unsupported currency {currency!r}",
+                               errors=[{"field": "currency", "message": "Not a supported ISO 4217 code."}])
     result = {}
-    with transaction.atomic(), acting_as(actor):
-        for account_type in SYSTEM_ACCOUNT_TYPES:
-            lookup = {"tenant": tenant, "currency": currency, "account_type": account_type, "is_system": True}
-            account = Account.objects.filter(**lookup).first()
-            if account is None:
-                try:
-                    account = account_create(tenant=tenant, currency=currency, account_type=account_type,
-                                             actor=actor, name=f"{account_type.capitalize()} {currency}",
-                                             is_system=True, **_SYSTEM_ACCOUNT_SHAPES[account_type])
-                except IntegrityError:
-                    account = Account.objects.get(**lookup)
-            result[account_type] = account
+    existing = {a.account_type: a for a in Account.objects.filter(tenant=tenant, currency=currency, is_system=True)}
+    for account_type in SYSTEM_ACCOUNT_TYPES:
+        account = existing.get(account_type)
+        if account is None:
+            try:
+                with transaction.atomic():
+                    account = _account_open(tenant=tenant, currency=currency, account_type=account_type, actor=actor,
+                                            customer="", name=f"{account_type.capitalize()} {currency}",
+                                            metadata=None, overdraft_limit=None, is_system=True,
+                                            **_SYSTEM_ACCOUNT_SHAPES[account_type])  # type: ignore[arg-type]
+            except IntegrityError:
+                account = Account.objects.get(tenant=tenant, currency=currency, account_type=account_type,
+                                              is_system=True)
+        result[account_type] = account
     return result
 
 
@@ -78,31 +121,33 @@ _TRANSITIONS = {
 }
 
 
-def _account_transition(*, account: Account, action: str, actor: Actor, reason: str = "") -> Account:
+def _account_transition(*, tenant: Tenant, account_id: str, action: str, actor: Actor, reason: str) -> Account:
     allowed_from, target, event_type = _TRANSITIONS[action]
     with transaction.atomic(), acting_as(actor):
-        (locked,) = lock_accounts([account.pk])
-        if locked.status not in allowed_from:
-            raise InvalidStateTransition(f"Cannot {action} account {locked.id}: it is {locked.status}")
+        account = tenant_object(Account, account_id, scope=Scope.of_tenant(tenant.id, actor),
+                                action=f"{action} account", label="account", lock=True)
+        if account.status not in allowed_from:
+            raise InvalidStateTransition(f"Cannot {action} account {account.id}: it is {account.status}")
         if action == "close":
-            held, lapsed = hold_totals(locked)
-            if locked.posted_balance != 0 or held or lapsed:
-                raise AccountNotEmpty(f"Account {locked.id} cannot close: posted balance {locked.posted_balance}, "
+            held, lapsed = hold_totals(account)
+            if account.posted_balance != 0 or held or lapsed:
+                raise AccountNotEmpty(f"Account {account.id} cannot close: posted balance {account.posted_balance}, "
                                       f"held {held}, expired holds awaiting release {lapsed}")
-        locked.status = target
-        locked._change_reason = reason or action
-        locked.save(update_fields=["status"])
-        _account_event(locked, event_type, actor)
-        return locked
+        account.status = target
+        account._change_reason = reason or action  # type: ignore[attr-defined]
+        account.save(update_fields=["status"])
+        account.tenant = tenant
+        _account_event(account, event_type, actor)
+        return account
 
 
-def account_freeze(*, account: Account, actor: Actor, reason: str = "") -> Account:
-    return _account_transition(account=account, action="freeze", actor=actor, reason=reason)
+def account_freeze(*, tenant: Tenant, account_id: str, actor: Actor, reason: str = "") -> Account:
+    return _account_transition(tenant=tenant, account_id=account_id, action="freeze", actor=actor, reason=reason)
 
 
-def account_unfreeze(*, account: Account, actor: Actor, reason: str = "") -> Account:
-    return _account_transition(account=account, action="unfreeze", actor=actor, reason=reason)
+def account_unfreeze(*, tenant: Tenant, account_id: str, actor: Actor, reason: str = "") -> Account:
+    return _account_transition(tenant=tenant, account_id=account_id, action="unfreeze", actor=actor, reason=reason)
 
 
-def account_close(*, account: Account, actor: Actor, reason: str = "") -> Account:
-    return _account_transition(account=account, action="close", actor=actor, reason=reason)
+def account_close(*, tenant: Tenant, account_id: str, actor: Actor, reason: str = "") -> Account:
+    return _account_transition(tenant=tenant, account_id=account_id, action="close", actor=actor, reason=reason)

@@ -1,53 +1,78 @@
 """Holds: reserve funds, then capture, release or expire them. Each step is one durable
 database transaction and its own ledger transaction.
 
-Lock order, everywhere: the hold row(s) first (by primary key), then the accounts (by primary
-key, through ledger/locks.py). Capture, release and expiry of one hold therefore queue on the
-hold row: exactly one resolution wins, the others find it no longer active (409).
+Lock order, everywhere (ledger/locks.py): the hold row(s) first, then the accounts, each by
+primary key. Capture, release and expiry of one hold therefore queue on the hold row: exactly
+one resolution wins, the others find it no longer active (409). Each row is loaded and locked
+once per call: the accounts a step posts to are locked together, and the postings reuse them.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from audit.actors import Actor, acting_as
 from audit.context import current_request_id
-from audit.services import access_denial_record
-from webhooks.services import event_emit
-from zentra.errors import NotFound, ValidationFailed
+from audit.history import save_with_history
+from tenants.models import Tenant
+from tenants.selectors import Scope, tenant_object
+from webhooks.services.outbox import event_emit
+from zentra.errors import ValidationFailed
 
 from ..errors import AmountExceedsHold, CurrencyMismatch, HoldNotActive
-from ..locks import lock_accounts, lock_holds
-from ..models import CREDIT, DEBIT, Account, Hold
-from .lookups import tenant_account
-from .postings import EntryInput, post_entries, release_lapsed_holds_first, with_lapsed_holds_retry
+from ..locks import lock_account_with_system, lock_accounts, lock_holds, lock_tenant_accounts, lock_tenant_hold
+from ..models import CREDIT, DEBIT, Account, Hold, LedgerTransaction
+from ..selectors import holds_with_transaction_refs, reserve_account_of
+from ..shapes import hold_body
+from .postings import EntryInput, post_entries, with_lapsed_holds_retry
 
 
 def _hold_event(hold: Hold, type: str, actor: Actor) -> None:
-    from ..representations import hold_payload
-
-    event_emit(tenant=hold.tenant, type=type, resource_id=hold.id, data_object=hold_payload(hold), actor=actor)
+    event_emit(tenant=hold.tenant, type=type, resource_id=hold.id, data_object=dict(hold_body(hold)), actor=actor)
 
 
-def _reserve_account(tenant, currency: str) -> Account:
-    reserve = Account.objects.filter(tenant=tenant, currency=currency, account_type="reserve", is_system=True).first()
+def _reserve_account(tenant: Tenant, currency: str) -> Account:
+    reserve = reserve_account_of(tenant, currency)
     if reserve is None:
         raise ValidationFailed(f"Tenant {tenant.slug} has no reserve account in {currency}")
     return reserve
 
 
-def locked_active_hold(tenant, hold_id: str, actor: Actor, *, action: str) -> Hold:
-    holds = lock_holds([hold_id])
-    hold = holds[0] if holds else None
-    if hold is None or hold.tenant_id != tenant.id:
-        if hold is not None:
-            access_denial_record(actor=actor, tenant_id=tenant.id, action=f"{action} hold", target=hold_id,
-                                 target_tenant_id=hold.tenant_id, reason="hold belongs to another tenant",
-                                 request_id=current_request_id())
-        raise NotFound(f"No such hold: {hold_id}")
+def hold_expiry(*, expires_at: datetime | None = None, expires_in: int | None = None) -> datetime:
+    """When a new hold expires: given as an instant or as seconds from now (exactly one), in
+    the future and at most ZENTRA_HOLD_MAX_SECONDS away. The API and the admin both place
+    holds through this rule, and a refusal names the field the caller used."""
+    now = timezone.now()
+    maximum = settings.ZENTRA_HOLD_MAX_SECONDS
+    if (expires_at is None) == (expires_in is None):
+        raise ValidationFailed("Give exactly one of expires_in and expires_at", errors=[
+            {"field": "expires_in", "message": "Give exactly one of expires_in and expires_at."}])
+    if expires_in is not None:
+        if expires_in < 1:
+            raise ValidationFailed("expires_in must be at least 1 second",
+                                   errors=[{"field": "expires_in", "message": "At least 1 second."}])
+        if expires_in > maximum:
+            raise ValidationFailed(f"expires_in: at most {maximum} seconds",
+                                   errors=[{"field": "expires_in", "message": f"At most {maximum} seconds."}])
+        return now + timedelta(seconds=expires_in)
+    assert expires_at is not None
+    if expires_at <= now:
+        raise ValidationFailed("expires_at must be in the future",
+                               errors=[{"field": "expires_at", "message": "Must be in the future."}])
+    if expires_at > now + timedelta(seconds=maximum):
+        raise ValidationFailed(f"expires_at is more than {maximum} seconds from now",
+                               errors=[{"field": "expires_at", "message": f"At most {maximum} seconds from now."}])
+    return expires_at
+
+
+def active_hold(hold: Hold) -> Hold:
+    """The hold, if it can still be captured or released."""
     if hold.status != Hold.ACTIVE:
         raise HoldNotActive(f"Hold {hold.id} is {hold.status}")
     if hold.expires_at <= timezone.now():
@@ -63,61 +88,76 @@ def _resolve(hold: Hold, *, status: str | None, actor: Actor, reason: str, field
         hold.resolution_reason = reason[:500]
         hold.resolved_at = timezone.now()
         fields = fields + ["status", "resolved_by", "resolution_reason", "resolved_at"]
-    hold._change_reason = reason or (status or "capture")
-    hold.save(update_fields=fields)
+    # The hold and its history row in one statement: every capture, release and expiry passes here.
+    save_with_history(hold, fields, reason=reason or (status or "capture"))
 
 
-def _return_to_account(hold: Hold, amount: int, *, kind: str, actor: Actor, description: str):
-    return post_entries(tenant=hold.tenant, actor=actor, kind=kind, hold=hold, description=description,
+def _return_to_account(hold: Hold, amount: int, *, kind: str, actor: Actor, description: str,
+                       locked: dict[str, Account]) -> LedgerTransaction:
+    return post_entries(tenant=hold.tenant, actor=actor, kind=kind, hold=hold, description=description, locked=locked,
                         entries=[EntryInput(hold.reserve_account_id, DEBIT, amount),
                                  EntryInput(hold.account_id, CREDIT, amount)])
 
 
 # --- place -------------------------------------------------------------------------------
 
-def hold_place(*, tenant, account_id: str, amount: int, expires_at: datetime, actor: Actor, reference: str = "",
-               metadata: dict | None = None) -> Hold:
-    """Reserve `amount` of the account until `expires_at`: posted from the account to the
-    tenant's reserve account. Not enough available: InsufficientFunds, nothing written."""
-    if expires_at <= timezone.now():
-        raise ValidationFailed("expires_at must be in the future",
-                               errors=[{"field": "expires_at", "message": "Must be in the future."}])
+def hold_place(*, tenant: Tenant, account_id: str, amount: int, actor: Actor, expires_at: datetime | None = None,
+               expires_in: int | None = None, reference: str = "", metadata: dict[str, Any] | None = None) -> Hold:
+    """Reserve `amount` of the account until it expires (see hold_expiry): posted from the
+    account to the tenant's reserve account. Not enough available: InsufficientFunds, nothing
+    written."""
+    expires_at = hold_expiry(expires_at=expires_at, expires_in=expires_in)
     return with_lapsed_holds_retry(_hold_place, tenant=tenant, account_id=account_id, amount=amount,
                                    expires_at=expires_at, actor=actor, reference=reference, metadata=metadata)
 
 
 @transaction.atomic(durable=True)
-def _hold_place(*, tenant, account_id, amount, expires_at, actor, reference, metadata, lapsed_on) -> Hold:
+def _hold_place(*, tenant: Tenant, account_id: str, amount: int, expires_at: datetime, actor: Actor,
+                reference: str, metadata: dict[str, Any] | None, lapsed_on: Sequence[str]) -> Hold:
     with acting_as(actor):
-        account = tenant_account(tenant, account_id, actor, field="account")
-        reserve = _reserve_account(tenant, account.currency)
-        release_lapsed_holds_first(lapsed_on, lock_too=[account.id, reserve.id], actor=actor)
-        return place_hold_in_transaction(tenant=tenant, account=account, amount=amount, expires_at=expires_at,
-                                         actor=actor, reference=reference, metadata=metadata,
-                                         lapsed_released=bool(lapsed_on))
+        if lapsed_on:
+            # The rare retry: lapsed holds (and their accounts) are locked before any account.
+            account = tenant_object(Account, account_id, scope=Scope.of_tenant(tenant.id, actor),
+                                    action="hold account", label="account", field="account")
+            reserve = _reserve_account(tenant, account.currency)
+            locked = holds_release_lapsed(tenant=tenant, account_ids=lapsed_on, also_lock=[account.id, reserve.id],
+                                          actor=actor)
+        else:
+            account, found_reserve = lock_account_with_system(tenant_id=tenant.id, account_id=account_id,
+                                                              system_type="reserve", actor=actor,
+                                                              action="hold account")
+            locked = {account.id: account}
+            if found_reserve is not None:
+                locked[found_reserve.id] = found_reserve
+        return hold_place_locked(tenant=tenant, account=locked[account_id], amount=amount, expires_at=expires_at,
+                                 actor=actor, reference=reference, metadata=metadata, locked=locked,
+                                 lapsed_released=bool(lapsed_on))
 
 
-def place_hold_in_transaction(*, tenant, account: Account, amount: int, expires_at: datetime, actor: Actor,
-                              reference: str = "", metadata: dict | None = None,
-                              lapsed_released: bool = False) -> Hold:
-    """The hold itself, inside the caller's transaction (payment intents place theirs here)."""
+def hold_place_locked(*, tenant: Tenant, account: Account, amount: int, expires_at: datetime, actor: Actor,
+                      locked: dict[str, Account], reference: str = "", metadata: dict[str, Any] | None = None,
+                      lapsed_released: bool = False) -> Hold:
+    """The hold itself, inside the caller's transaction. The caller has locked the account and
+    the tenant's reserve account for its currency (payment intents place theirs here)."""
     if account.is_system:
         raise ValidationFailed(f"Account {account.id} is a system account; holds reserve customer funds",
                                errors=[{"field": "account", "message": "Not a system account."}])
     if account.normal_balance != CREDIT:
         raise ValidationFailed(f"Account {account.id} is debit-normal; holds reserve credit balances",
                                errors=[{"field": "account", "message": "Holds need a credit-normal account."}])
-    reserve = _reserve_account(tenant, account.currency)
-    lock_accounts([account.id, reserve.id])
+    reserve = next((a for a in locked.values() if a.account_type == "reserve" and a.is_system
+                    and a.currency == account.currency), None)
+    if reserve is None:
+        raise ValidationFailed(f"Tenant {tenant.slug} has no reserve account in {account.currency} locked for the hold")
     hold = Hold(tenant=tenant, account=account, reserve_account=reserve, amount=amount, currency=account.currency,
                 expires_at=expires_at, reference=reference, metadata=metadata or {},
                 source_request_id=current_request_id() or "", created_by=str(actor), created_at=timezone.now())
-    hold._change_reason = "placed"
+    hold._change_reason = "placed"  # type: ignore[attr-defined]
     hold.save()
-    txn = post_entries(tenant=tenant, actor=actor, kind="hold", hold=hold, description=f"Hold {hold.id}",
-                       entries=[EntryInput(account.id, DEBIT, amount), EntryInput(reserve.id, CREDIT, amount)],
-                       lapsed_holds_released=lapsed_released)
-    hold.recent_transactions = [txn]
+    hold.transaction_refs = []  # type: ignore[attr-defined]
+    post_entries(tenant=tenant, actor=actor, kind="hold", hold=hold, description=f"Hold {hold.id}", locked=locked,
+                 entries=[EntryInput(account.id, DEBIT, amount), EntryInput(reserve.id, CREDIT, amount)],
+                 lapsed_holds_released=lapsed_released)
     _hold_event(hold, "hold.created", actor)
     return hold
 
@@ -125,19 +165,24 @@ def place_hold_in_transaction(*, tenant, account: Account, amount: int, expires_
 # --- capture -----------------------------------------------------------------------------
 
 @transaction.atomic(durable=True)
-def hold_capture(*, tenant, hold_id: str, destination_account_id: str, actor: Actor, amount: int | None = None,
-                 final: bool = True, reason: str = "") -> Hold:
+def hold_capture(*, tenant: Tenant, hold_id: str, destination_account_id: str, actor: Actor,
+                 amount: int | None = None, final: bool = True, reason: str = "") -> Hold:
     """Move `amount` (default: all that remains) from the reserve to the destination. With
     `final`, whatever remains afterwards goes back to the source account."""
     with acting_as(actor):
-        hold = locked_active_hold(tenant, hold_id, actor, action="capture")
-        destination = tenant_account(tenant, destination_account_id, actor, field="destination_account")
-        return capture_hold_in_transaction(hold=hold, destination=destination, amount=amount, final=final,
-                                           reason=reason, actor=actor)
+        hold = active_hold(lock_tenant_hold(tenant_id=tenant.id, hold_id=hold_id, actor=actor, action="capture hold"))
+        hold.tenant = tenant
+        locked = lock_tenant_accounts(
+            tenant_id=tenant.id, actor=actor, action="capture hold",
+            wanted=[(destination_account_id, "destination_account"), (hold.reserve_account_id, "hold"),
+                    (hold.account_id, "hold")])
+        return hold_capture_locked(hold=hold, destination=locked[destination_account_id], amount=amount, final=final,
+                                   reason=reason, actor=actor, locked=locked)
 
 
-def capture_hold_in_transaction(*, hold: Hold, destination: Account, actor: Actor, amount: int | None = None,
-                                final: bool = True, reason: str = "", payment_intent=None) -> Hold:
+def hold_capture_locked(*, hold: Hold, destination: Account, actor: Actor, amount: int | None = None,
+                        final: bool = True, reason: str = "", payment_intent_id: str | None = None,
+                        locked: dict[str, Account] | None = None) -> Hold:
     """The capture itself, on a hold the caller has locked and found active."""
     remaining = hold.remaining
     amount = remaining if amount is None else amount
@@ -150,17 +195,20 @@ def capture_hold_in_transaction(*, hold: Hold, destination: Account, actor: Acto
                                errors=[{"field": "destination_account", "message": "Not a reserve account."}])
     if destination.currency != hold.currency:
         raise CurrencyMismatch(f"Hold {hold.id} is in {hold.currency}, account {destination.id} in "
-                               f"{destination.currency}",
-                               errors=[{"field": "destination_account", "message": "Differs from the hold's currency."}])
-    lock_accounts([hold.reserve_account_id, destination.id, hold.account_id])
-    post_entries(tenant=hold.tenant, actor=actor, kind="capture", hold=hold, payment_intent=payment_intent,
-                 description=f"Capture of hold {hold.id}",
-                 entries=[EntryInput(hold.reserve_account_id, DEBIT, amount), EntryInput(destination.id, CREDIT, amount)])
+                               f"{destination.currency}", errors=[{"field": "destination_account",
+                                                                   "message": "Differs from the hold's currency."}])
+    locked = lock_tenant_accounts(tenant_id=hold.tenant_id, actor=actor, action="capture hold", already=locked,
+                                  wanted=[(hold.reserve_account_id, "hold"), (destination.id, "destination_account"),
+                                          (hold.account_id, "hold")])
+    post_entries(tenant=hold.tenant, actor=actor, kind="capture", hold=hold, payment_intent_id=payment_intent_id,
+                 description=f"Capture of hold {hold.id}", locked=locked,
+                 entries=[EntryInput(hold.reserve_account_id, DEBIT, amount),
+                          EntryInput(destination.id, CREDIT, amount)])
     hold.captured_amount += amount
     fields = ["captured_amount"]
     leftover = hold.remaining
     if final and leftover:
-        _return_to_account(hold, leftover, kind="release", actor=actor,
+        _return_to_account(hold, leftover, kind="release", actor=actor, locked=locked,
                            description=f"Remainder of hold {hold.id} after final capture")
         hold.released_amount += leftover
         fields.append("released_amount")
@@ -173,17 +221,21 @@ def capture_hold_in_transaction(*, hold: Hold, destination: Account, actor: Acto
 # --- release -----------------------------------------------------------------------------
 
 @transaction.atomic(durable=True)
-def hold_release(*, tenant, hold_id: str, actor: Actor, reason: str = "") -> Hold:
+def hold_release(*, tenant: Tenant, hold_id: str, actor: Actor, reason: str = "") -> Hold:
     """Give what remains of the hold back to its account."""
     with acting_as(actor):
-        hold = locked_active_hold(tenant, hold_id, actor, action="release")
-        return release_hold_in_transaction(hold=hold, actor=actor, reason=reason)
+        hold = active_hold(lock_tenant_hold(tenant_id=tenant.id, hold_id=hold_id, actor=actor, action="release hold"))
+        hold.tenant = tenant
+        return hold_release_locked(hold=hold, actor=actor, reason=reason)
 
 
-def release_hold_in_transaction(*, hold: Hold, actor: Actor, reason: str = "") -> Hold:
-    lock_accounts([hold.reserve_account_id, hold.account_id])
+def hold_release_locked(*, hold: Hold, actor: Actor, reason: str = "",
+                        locked: dict[str, Account] | None = None) -> Hold:
+    locked = lock_tenant_accounts(tenant_id=hold.tenant_id, actor=actor, action="release hold", already=locked,
+                                  wanted=[(hold.reserve_account_id, "hold"), (hold.account_id, "hold")])
     leftover = hold.remaining
-    _return_to_account(hold, leftover, kind="release", actor=actor, description=f"Release of hold {hold.id}")
+    _return_to_account(hold, leftover, kind="release", actor=actor, description=f"Release of hold {hold.id}",
+                       locked=locked)
     hold.released_amount += leftover
     _resolve(hold, status=Hold.RELEASED, actor=actor, reason=reason or "released", fields=["released_amount"])
     _hold_event(hold, "hold.released", actor)
@@ -192,13 +244,10 @@ def release_hold_in_transaction(*, hold: Hold, actor: Actor, reason: str = "") -
 
 # --- expiry ------------------------------------------------------------------------------
 
-def _can_take_funds_back(hold: Hold) -> bool:
-    return Account.objects.filter(pk=hold.account_id, status=Account.ACTIVE).exists()
-
-
-def _expire_locked(hold: Hold, actor: Actor) -> Hold:
+def _expire_locked(hold: Hold, actor: Actor, locked: dict[str, Account]) -> Hold:
     leftover = hold.remaining
-    _return_to_account(hold, leftover, kind="expiry", actor=actor, description=f"Expiry of hold {hold.id}")
+    _return_to_account(hold, leftover, kind="expiry", actor=actor, description=f"Expiry of hold {hold.id}",
+                       locked=locked)
     hold.released_amount += leftover
     _resolve(hold, status=Hold.EXPIRED, actor=actor, reason="expired", fields=["released_amount"])
     _hold_event(hold, "hold.expired", actor)
@@ -208,16 +257,19 @@ def _expire_locked(hold: Hold, actor: Actor) -> Hold:
 @transaction.atomic(durable=True)
 def hold_expire(*, hold_id: str, actor: Actor) -> Hold | None:
     """Expire one hold if it is still active and due. Returns None when there was nothing to
-    do: another worker holds it (SKIP LOCKED) or it was resolved meanwhile."""
+    do: another worker holds it (SKIP LOCKED), it was resolved meanwhile, or its account is
+    frozen or closed (it takes no entries until an operator acts)."""
     with acting_as(actor):
         holds = lock_holds([hold_id], skip_locked=True)
         if not holds:
             return None
         hold = holds[0]
-        if hold.status != Hold.ACTIVE or hold.expires_at > timezone.now() or not _can_take_funds_back(hold):
+        if hold.status != Hold.ACTIVE or hold.expires_at > timezone.now():
             return None
-        lock_accounts([hold.reserve_account_id, hold.account_id])
-        return _expire_locked(hold, actor)
+        locked = lock_accounts([hold.reserve_account_id, hold.account_id])
+        if locked[hold.account_id].status != Account.ACTIVE:
+            return None
+        return _expire_locked(hold, actor, locked)
 
 
 def holds_expire_due(*, actor: Actor, batch: int = 100) -> int:
@@ -240,30 +292,33 @@ def _expire_batch(*, actor: Actor, batch: int) -> int:
     with acting_as(actor):
         # Holds whose account is frozen or closed wait: the account takes no entries until an
         # operator acts, and one such hold must not stall the expiry of every other.
-        holds = list(Hold.objects.select_for_update(of=("self",), skip_locked=True).select_related("tenant")
-                     .filter(status=Hold.ACTIVE, expires_at__lte=timezone.now(), account__status=Account.ACTIVE)
-                     .order_by("expires_at")[:batch])
+        holds = list(holds_with_transaction_refs(
+            Hold.objects.select_for_update(of=("self",), skip_locked=True).select_related("tenant"))
+            .filter(status=Hold.ACTIVE, expires_at__lte=timezone.now(), account__status=Account.ACTIVE)
+            .order_by("expires_at")[:batch])
         if not holds:
             return 0
         locked = lock_accounts([account_id for h in holds for account_id in (h.account_id, h.reserve_account_id)])
-        active = {account.id for account in locked if account.status == Account.ACTIVE}
         expired = 0
         for hold in holds:
-            if hold.account_id in active:  # frozen since the query: it waits with the others
-                _expire_locked(hold, actor)
+            if locked[hold.account_id].status == Account.ACTIVE:  # frozen since the query: it waits
+                _expire_locked(hold, actor, locked)
                 expired += 1
         return expired
 
 
-def holds_release_lapsed(*, account_ids, also_lock, actor: Actor) -> int:
+def holds_release_lapsed(*, tenant: Tenant, account_ids: Iterable[str], also_lock: Iterable[str],
+                         actor: Actor) -> dict[str, Account]:
     """Inside a posting's transaction: expire the lapsed holds of `account_ids` first, so
     funds that no longer count as held can be spent. Locks the holds, then every account
-    involved (the posting's too) in one ordered pass."""
+    involved (the posting's too, within the tenant) in one ordered pass, and returns them."""
     now = timezone.now()
-    due_ids = list(Hold.objects.filter(account_id__in=account_ids, status=Hold.ACTIVE, expires_at__lte=now)
-                   .values_list("id", flat=True))
+    due_ids = list(Hold.objects.filter(tenant=tenant, account_id__in=list(account_ids), status=Hold.ACTIVE,
+                                       expires_at__lte=now).values_list("id", flat=True))
     holds = [h for h in lock_holds(due_ids) if h.status == Hold.ACTIVE and h.expires_at <= now]
-    lock_accounts([*also_lock, *(h.account_id for h in holds), *(h.reserve_account_id for h in holds)])
+    wanted = [*also_lock, *(h.account_id for h in holds), *(h.reserve_account_id for h in holds)]
+    locked = lock_tenant_accounts(tenant_id=tenant.id, actor=actor, action="release lapsed holds",
+                                  wanted=[(account_id, "account") for account_id in dict.fromkeys(wanted)])
     for hold in holds:
-        _expire_locked(hold, actor)
-    return len(holds)
+        _expire_locked(hold, actor, locked)
+    return locked

@@ -1,35 +1,37 @@
-"""Postings: the only way money moves. One durable transaction per public call.
+"""Postings: the only way money moves.
 
-Every posting locks the accounts it touches in primary-key order (ledger/locks.py), checks
-them, appends balanced entries with their sequence, running balance and chain hash, moves
-the stored balances, and writes its event, all in one database transaction.
+`post_entries` appends one balanced ledger transaction inside the caller's database
+transaction (the public services of transfers, holds and payments each own one durable
+transaction and post through it). It locks the accounts it touches in primary-key order
+(ledger/locks.py), unless the caller already holds them, checks them, appends the entries with
+their sequence, running balance and chain hash, and moves the stored balances, in one
+statement. Events are the caller's: it knows which one the change means.
 """
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, TypeVar
 
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Sum
 from django.utils import timezone
 
-from audit.actors import Actor, acting_as
+from audit.actors import Actor
 from audit.context import current_request_id
-from audit.services import access_denial_record
-from webhooks.services import event_emit
-from zentra.api.fields import MAX_AMOUNT
-from zentra.errors import NotFound, ValidationFailed
+from tenants.models import Tenant
+from zentra.errors import ValidationFailed
 
 from ..chain import entry_hash
-from ..errors import (AccountNotActive, AlreadyReversed, CurrencyMismatch, InsufficientFunds, InvalidStateTransition,
-                      PolicyDenied, UnbalancedTransaction)
-from ..locks import lock_accounts, lock_transaction
-from ..models import CREDIT, DEBIT, Account, LedgerEntry, LedgerTransaction
+from ..errors import AccountNotActive, CurrencyMismatch, InsufficientFunds, PolicyDenied, UnbalancedTransaction
+from ..locks import lock_tenant_accounts
+from ..models import CREDIT, DEBIT, MAX_AMOUNT, Account, Hold, LedgerEntry, LedgerTransaction
 
-REVERSIBLE_KINDS = {"transfer"}
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -40,18 +42,19 @@ class EntryInput:
     currency: str | None = None  # when given, must equal the account's
 
 
-def _signed(account: Account, direction: str, amount: int) -> int:
+def signed(account: Account, direction: str, amount: int) -> int:
+    """An entry's effect on the account's balance, which is signed in its normal direction."""
     return amount if direction == account.normal_balance else -amount
 
 
-def _floor(account: Account) -> int | None:
+def balance_floor(account: Account) -> int | None:
     """The lowest balance the account may reach; None when it may go anywhere."""
     if not account.allow_overdraft:
         return 0
     return None if account.overdraft_limit is None else -account.overdraft_limit
 
 
-def _validate_shape(entries: list[EntryInput]) -> None:
+def _validate_shape(entries: Sequence[EntryInput]) -> None:
     if len(entries) < 2:
         raise ValidationFailed("A transaction needs at least two entries",
                                errors=[{"field": "entries", "message": "At least two entries."}])
@@ -62,22 +65,15 @@ def _validate_shape(entries: list[EntryInput]) -> None:
             raise ValidationFailed(f"entries[{index}].amount must be a positive integer in minor units")
 
 
-def _check_accounts(*, tenant, entries: list[EntryInput], accounts: dict[str, Account], actor: Actor) -> None:
+def _check_accounts(entries: Sequence[EntryInput], accounts: dict[str, Account]) -> None:
     for index, entry in enumerate(entries):
-        account = accounts.get(entry.account_id)
-        if account is None or account.tenant_id != tenant.id:
-            if account is not None:
-                access_denial_record(actor=actor, tenant_id=tenant.id, action="post entry", target=entry.account_id,
-                                     target_tenant_id=account.tenant_id, reason="account belongs to another tenant",
-                                     request_id=current_request_id())
-            raise NotFound(f"No such account: {entry.account_id}",
-                           errors=[{"field": f"entries[{index}].account", "message": "No such account."}])
+        account = accounts[entry.account_id]
         if account.status != Account.ACTIVE:
             raise AccountNotActive(f"Account {account.id} is {account.status}; it takes no new postings")
         if entry.currency is not None and entry.currency != account.currency:
             raise CurrencyMismatch(f"Entry {index} is in {entry.currency} but account {account.id} is in "
-                                   f"{account.currency}",
-                                   errors=[{"field": f"entries[{index}].currency", "message": "Differs from the account's currency."}])
+                                   f"{account.currency}", errors=[{"field": f"entries[{index}].currency",
+                                                                   "message": "Differs from the account's currency."}])
     net_by_currency: dict[str, int] = defaultdict(int)
     for entry in entries:
         currency = accounts[entry.account_id].currency
@@ -91,9 +87,9 @@ def _check_accounts(*, tenant, entries: list[EntryInput], accounts: dict[str, Ac
 
 class LapsedHoldsFirst(Exception):
     """Funds are short, but expired holds not yet released would cover them: the caller
-    retries in a new transaction that releases those holds first (ledger.services.holds)."""
+    retries in a new transaction that releases those holds first (with_lapsed_holds_retry)."""
 
-    def __init__(self, account_ids: list[str]):
+    def __init__(self, account_ids: list[str]) -> None:
         self.account_ids = account_ids
         super().__init__(", ".join(account_ids))
 
@@ -117,33 +113,34 @@ def _check_debit_limits(locked: dict[str, Account], deltas: dict[str, int]) -> N
                                    f"{spent} used, {-delta} requested")
 
 
-def has_lapsed_holds(account_id: str) -> bool:
-    from ..models import Hold
-
+def _has_lapsed_holds(account_id: str) -> bool:
     return Hold.objects.filter(account_id=account_id, status=Hold.ACTIVE, expires_at__lte=timezone.now()).exists()
 
 
-def post_entries(*, tenant, entries: list[EntryInput], actor: Actor, kind: str = "transfer", description: str = "",
-                 metadata: dict | None = None, effective_at: datetime | None = None,
-                 reverses: LedgerTransaction | None = None, hold=None, payment_intent=None, payout=None,
-                 lapsed_holds_released: bool = False) -> LedgerTransaction:
-    """The posting itself, inside the caller's transaction (holds and payments post through
-    it inside their own units). Callers outside ledger/services use ledger_transaction_post."""
+def post_entries(*, tenant: Tenant, entries: Sequence[EntryInput], actor: Actor, kind: str = "transfer",
+                 description: str = "", metadata: dict[str, Any] | None = None, effective_at: datetime | None = None,
+                 reverses: LedgerTransaction | None = None, hold: Hold | None = None,
+                 payment_intent_id: str | None = None, payout_id: str | None = None,
+                 locked: dict[str, Account] | None = None, lapsed_holds_released: bool = False) -> LedgerTransaction:
+    """Append one balanced transaction, inside the caller's database transaction. `locked`:
+    accounts the caller has already locked (they are not locked again, and their in-memory
+    heads must be current). The returned transaction carries its entries (`posted_entries`)."""
     _validate_shape(entries)
-    locked = {account.id: account for account in lock_accounts(e.account_id for e in entries)}
-    _check_accounts(tenant=tenant, entries=entries, accounts=locked, actor=actor)
+    locked = lock_tenant_accounts(tenant_id=tenant.id, actor=actor, action="post entry", already=locked,
+                                  wanted=[(e.account_id, f"entries[{i}].account") for i, e in enumerate(entries)])
+    _check_accounts(entries, locked)
 
     deltas: dict[str, int] = defaultdict(int)
     for entry in entries:
-        deltas[entry.account_id] += _signed(locked[entry.account_id], entry.direction, entry.amount)
+        deltas[entry.account_id] += signed(locked[entry.account_id], entry.direction, entry.amount)
     short = [account_id for account_id, delta in sorted(deltas.items())
-             if delta < 0 and _floor(locked[account_id]) is not None
-             and locked[account_id].posted_balance + delta < _floor(locked[account_id])]
+             if delta < 0 and (floor := balance_floor(locked[account_id])) is not None
+             and locked[account_id].posted_balance + delta < floor]
     if short:
-        if not lapsed_holds_released and any(has_lapsed_holds(account_id) for account_id in short):
+        if not lapsed_holds_released and any(_has_lapsed_holds(account_id) for account_id in short):
             raise LapsedHoldsFirst(short)
         account = locked[short[0]]
-        available = account.posted_balance - _floor(account)
+        available = account.posted_balance - (balance_floor(account) or 0)
         raise InsufficientFunds(f"Account {account.id} has {available} available, {-deltas[account.id]} requested")
     _check_debit_limits(locked, deltas)
     for account_id, delta in deltas.items():
@@ -155,13 +152,13 @@ def post_entries(*, tenant, entries: list[EntryInput], actor: Actor, kind: str =
     now = timezone.now()
     txn = LedgerTransaction(
         tenant=tenant, kind=kind, description=description, metadata=metadata or {}, reverses=reverses, hold=hold,
-        payment_intent=payment_intent, payout=payout, effective_at=effective_at or now, created_at=now, source_request_id=current_request_id() or "",
-        actor=str(actor))
+        payment_intent_id=payment_intent_id, payout_id=payout_id, effective_at=effective_at or now, created_at=now,
+        source_request_id=current_request_id() or "", actor=str(actor))
     rows = []
     for entry in entries:
         account = locked[entry.account_id]
         account.last_sequence += 1
-        account.posted_balance += _signed(account, entry.direction, entry.amount)
+        account.posted_balance += signed(account, entry.direction, entry.amount)
         row = LedgerEntry(tenant=tenant, transaction=txn, account=account, direction=entry.direction,
                           amount=entry.amount, currency=account.currency, sequence=account.last_sequence,
                           balance_after=account.posted_balance, created_at=now)
@@ -169,9 +166,12 @@ def post_entries(*, tenant, entries: list[EntryInput], actor: Actor, kind: str =
         account.hash_head = row.hash
         rows.append(row)
     _write_posting(txn, rows, [locked[account_id] for account_id in sorted(deltas)])
-    # A fresh posting has no reversal yet and its entries are in hand: the event payload
-    # needs no query for either.
-    txn.posted_entries = rows
+    txn.posted_entries = rows  # type: ignore[attr-defined]
+    if hold is not None:
+        # The hold's public shape lists its transactions; keep the list it was loaded with current.
+        refs = getattr(hold, "transaction_refs", None)
+        if refs is not None:
+            hold.transaction_refs = [*refs, f"{kind}:{txn.id}"]  # type: ignore[attr-defined]
     return txn
 
 
@@ -212,76 +212,11 @@ def _write_posting(txn: LedgerTransaction, rows: list[LedgerEntry], accounts: li
         row._state.db = "default"
 
 
-def _transaction_event(txn: LedgerTransaction, type: str, actor: Actor) -> None:
-    from ..representations import transaction_payload
-
-    # The payload the API shows (TransactionOutput delegates to the same function).
-    event_emit(tenant=txn.tenant, type=type, resource_id=txn.id, actor=actor,
-               data_object=transaction_payload(txn, entries=txn.posted_entries, reversed_by=None))
-
-
-def with_lapsed_holds_retry(unit, **arguments):
+def with_lapsed_holds_retry(unit: Callable[..., T], **arguments: Any) -> T:
     """Run a durable unit; if its funds were short only because expired holds still wait for
-    the expiry job, run it once more, releasing those holds first in the same transaction."""
+    the expiry job, run it once more, releasing those holds first in the same transaction
+    (the unit receives their accounts as `lapsed_on`)."""
     try:
         return unit(**arguments, lapsed_on=())
     except LapsedHoldsFirst as lapsed:
         return unit(**arguments, lapsed_on=lapsed.account_ids)
-
-
-def release_lapsed_holds_first(lapsed_on, *, lock_too, actor: Actor) -> None:
-    if lapsed_on:
-        from .holds import holds_release_lapsed
-
-        holds_release_lapsed(account_ids=lapsed_on, also_lock=lock_too, actor=actor)
-
-
-def ledger_transaction_post(*, tenant, entries: list[EntryInput], actor: Actor, description: str = "",
-                            metadata: dict | None = None, effective_at: datetime | None = None) -> LedgerTransaction:
-    """Post a balanced transfer. Emits transaction.posted."""
-    return with_lapsed_holds_retry(_transfer_post, tenant=tenant, entries=entries, actor=actor,
-                                   description=description, metadata=metadata, effective_at=effective_at)
-
-
-@transaction.atomic(durable=True)
-def _transfer_post(*, tenant, entries, actor, description, metadata, effective_at, lapsed_on) -> LedgerTransaction:
-    with acting_as(actor):
-        release_lapsed_holds_first(lapsed_on, lock_too=[e.account_id for e in entries], actor=actor)
-        txn = post_entries(tenant=tenant, entries=entries, actor=actor, kind="transfer", description=description,
-                           metadata=metadata, effective_at=effective_at, lapsed_holds_released=bool(lapsed_on))
-        _transaction_event(txn, "transaction.posted", actor)
-        return txn
-
-
-def ledger_transaction_reverse(*, tenant, transaction_id: str, actor: Actor, reason: str = "") -> LedgerTransaction:
-    """Post the mirror image of a transfer, referencing it. Emits transaction.reversed."""
-    return with_lapsed_holds_retry(_transaction_reverse, tenant=tenant, transaction_id=transaction_id, actor=actor,
-                                   reason=reason)
-
-
-@transaction.atomic(durable=True)
-def _transaction_reverse(*, tenant, transaction_id: str, actor: Actor, reason: str, lapsed_on) -> LedgerTransaction:
-    with acting_as(actor):
-        original = lock_transaction(transaction_id)
-        if original is None or original.tenant_id != tenant.id:
-            if original is not None:
-                access_denial_record(actor=actor, tenant_id=tenant.id, action="reverse transaction",
-                                     target=transaction_id, target_tenant_id=original.tenant_id,
-                                     reason="transaction belongs to another tenant", request_id=current_request_id())
-            raise NotFound(f"No such transaction: {transaction_id}")
-        if original.kind == "reversal":
-            raise InvalidStateTransition(f"{original.id} is itself a reversal; post a new transaction instead")
-        if LedgerTransaction.objects.filter(reverses=original).exists():
-            raise AlreadyReversed(f"Transaction {original.id} is already reversed")
-        if original.kind not in REVERSIBLE_KINDS:
-            raise InvalidStateTransition(
-                f"{original.id} is a {original.kind} posting; resolve it through its own workflow, not a reversal")
-        mirrored = [EntryInput(account_id=e.account_id, direction=CREDIT if e.direction == DEBIT else DEBIT,
-                               amount=e.amount) for e in original.entries.order_by("id")]
-        release_lapsed_holds_first(lapsed_on, lock_too=[e.account_id for e in mirrored], actor=actor)
-        reversal = post_entries(tenant=tenant, entries=mirrored, actor=actor, kind="reversal",
-                                description=reason or f"Reversal of {original.id}",
-                                metadata={"reason": reason} if reason else {}, reverses=original,
-                                lapsed_holds_released=bool(lapsed_on))
-        _transaction_event(reversal, "transaction.reversed", actor)
-        return reversal

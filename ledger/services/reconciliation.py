@@ -17,6 +17,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.actors import Actor
+from tenants.models import Tenant
 
 from ..chain import canonical_entry, chain_hash
 from ..models import Account, Hold, LedgerEntry, ReconciliationBreak, ReconciliationRun
@@ -40,7 +41,8 @@ class _AccountState:
     findings: list[Finding] = field(default_factory=list)
 
 
-def _check_tenant(tenant, progress: Progress | None, progress_offset: int, total: int) -> tuple[int, int, list[Finding]]:
+def _check_tenant(tenant: Tenant, progress: Progress | None, progress_offset: int,
+                  total: int) -> tuple[int, int, list[Finding]]:
     accounts = {a.id: a for a in Account.objects.filter(tenant=tenant)}
     states: dict[str, _AccountState] = defaultdict(_AccountState)
     net_by_currency: dict[str, int] = defaultdict(int)
@@ -102,7 +104,7 @@ def _check_tenant(tenant, progress: Progress | None, progress_offset: int, total
     return len(accounts), count, findings
 
 
-def ledger_verify(*, tenant, actor: Actor, trigger: str = "command", progress: Progress | None = None,
+def ledger_verify(*, tenant: Tenant, actor: Actor, trigger: str = "command", progress: Progress | None = None,
                   progress_offset: int = 0, progress_total: int = 0) -> ReconciliationRun:
     """Verify one tenant's ledger and store the run with its breaks."""
     started = timezone.now()

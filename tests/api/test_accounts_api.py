@@ -9,7 +9,7 @@ from django.utils import timezone
 from audit.models import RequestRecord
 from ledger.models import Account
 from tenants.models import ApiKey
-from tenants.services import api_key_create
+from tenants.services.api_keys import api_key_create
 from tests.conftest import SYSTEM, api_client
 from webhooks.models import Event
 

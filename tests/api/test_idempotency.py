@@ -9,13 +9,14 @@ from django.db import connections
 from django.utils import timezone
 
 import zentra.tasks
+from audit.actors import Actor
+from audit.context import reset_request_id, set_request_id
 from audit.models import RequestRecord
 from ledger.models import Account
+from ledger.services.accounts import account_create
 from tests.conftest import api_client
 from webhooks.models import Event
-from audit.actors import Actor
-from ledger.services.accounts import account_create
-from zentra.api.idempotency import claim_activate, claim_deactivate, idempotency_begin, idempotency_keys_purge
+from zentra.api.idempotency import idempotency_begin, idempotency_keys_purge
 from zentra.api.models import IdempotencyKey
 
 pytestmark = pytest.mark.django_db
@@ -312,15 +313,15 @@ def test_claim_whose_lease_ran_out_is_taken_over(tenant_a):
 
 
 def test_claim_whose_change_committed_is_never_run_again(tenant_a):
-    # given: the first request committed its change, then its process died before the answer
-    # was stored (the claim is active while the service runs, as in the view)
+    # given: the first request committed its change (its event carries the request's id, as in
+    # the view), then its process died before the answer was stored
     first = claim(tenant_a, "died-after-commit")
-    token = claim_activate(first)
+    token = set_request_id(IdempotencyKey.objects.get(pk=first.record_id).request_id)
     try:
         account_create(tenant=tenant_a.tenant, currency="USD", account_type="customer", customer="cus_idem",
                        actor=Actor.system("tests"))
     finally:
-        claim_deactivate(token)
+        reset_request_id(token)
     IdempotencyKey.objects.filter(key="died-after-commit").update(locked_until=timezone.now() - timedelta(seconds=1))
     before = written(tenant_a)
 
@@ -330,7 +331,7 @@ def test_claim_whose_change_committed_is_never_run_again(tenant_a):
     # then: no second account; the client learns the outcome must be looked up
     assert_problem(response, 409, "idempotency_outcome_unknown")
     assert written(tenant_a) == before
-    assert IdempotencyKey.objects.get(key="died-after-commit").effect_committed
+    assert IdempotencyKey.objects.get(key="died-after-commit").status == IdempotencyKey.IN_PROGRESS
 
 
 def test_answer_failing_after_the_commit_is_not_run_again(tenant_a, monkeypatch):
@@ -338,7 +339,7 @@ def test_answer_failing_after_the_commit_is_not_run_again(tenant_a, monkeypatch)
     def broken_answer(*args, **kwargs):
         raise RuntimeError("answer lost")
 
-    monkeypatch.setattr("ledger.api.views.AccountOutput", broken_answer)
+    monkeypatch.setattr("ledger.api.views.account_body", broken_answer)
     failed = tenant_a.post("/v1/accounts", BODY, key="answer-lost")
     assert_problem(failed, 500, "internal_error")
     assert customer_accounts(tenant_a).count() == 1
@@ -356,8 +357,10 @@ def test_a_refused_request_does_not_spend_its_key(tenant_a):
     # given: a request refused inside its service (nothing committed)
     refused = tenant_a.post("/v1/accounts/acct_missing/freeze", {}, key="refused-once")
     assert refused.status_code == 404
-    # then: the claim holds the stored 404 and no committed effect
-    assert not IdempotencyKey.objects.get(key="refused-once").effect_committed
+    # then: the claim holds the stored 404, and no event claims an effect for its request
+    stored = IdempotencyKey.objects.get(key="refused-once")
+    assert (stored.status, stored.response_status) == (IdempotencyKey.COMPLETED, 404)
+    assert not Event.objects.filter(tenant=tenant_a.tenant, request_id=stored.request_id).exists()
 
 
 # --- retention ------------------------------------------------------------------------------

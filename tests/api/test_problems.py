@@ -7,7 +7,7 @@ import pytest
 from audit.models import AccessDenial, RequestRecord
 from ledger.models import Account
 from tenants.models import ApiKey
-from tenants.services import api_key_create, api_key_revoke
+from tenants.services.api_keys import api_key_create, api_key_revoke
 from tests.conftest import SYSTEM, api_client
 from webhooks.models import Event
 from zentra.api.models import IdempotencyKey
@@ -299,7 +299,7 @@ def test_revoked_key_is_401_and_leaves_a_denial(tenant_a):
     api_key, raw = api_key_create(tenant=tenant_a.tenant, name="to revoke", scope=ApiKey.SCOPE_WRITE, actor=SYSTEM)
     client = api_client(raw)
     assert client.get("/v1/accounts").status_code == 200
-    api_key_revoke(api_key=api_key, actor=SYSTEM)
+    api_key_revoke(api_key=api_key, actor=SYSTEM, reason="test")
     before = snapshot(tenant_a)
 
     # when

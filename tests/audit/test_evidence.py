@@ -11,7 +11,7 @@ from audit.models import AccessDenial, RequestRecord
 from audit.services import access_denial_record, request_record_write
 from ledger.models import Account
 from tenants.models import Membership, Tenant
-from tenants.services import tenant_create
+from tenants.services.tenants import tenant_create
 
 pytestmark = pytest.mark.django_db
 

@@ -10,11 +10,12 @@ from collections import defaultdict
 from itertools import count
 
 from audit.actors import Actor
+from backoffice.services.bootstrap import tenant_bootstrap
 from ledger.chain import GENESIS, entry_hash
 from ledger.models import Account, LedgerEntry, LedgerTransaction
 from ledger.services.accounts import account_create
-from ledger.services.postings import EntryInput, ledger_transaction_post
-from tenants.services import tenant_bootstrap
+from ledger.services.postings import EntryInput
+from ledger.services.transfers import ledger_transaction_post
 from webhooks.models import Event
 
 SYSTEM = Actor.system("tests")

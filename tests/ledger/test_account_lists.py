@@ -7,7 +7,8 @@ from django.utils import timezone
 
 from audit.actors import Actor
 from ledger.services.holds import hold_place
-from ledger.services.postings import EntryInput, ledger_transaction_post
+from ledger.services.postings import EntryInput
+from ledger.services.transfers import ledger_transaction_post
 
 pytestmark = pytest.mark.django_db
 

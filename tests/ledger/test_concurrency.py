@@ -14,7 +14,8 @@ from django.db import connection, connections
 
 from ledger.errors import AlreadyReversed, InsufficientFunds
 from ledger.models import Account, LedgerEntry, LedgerTransaction
-from ledger.services.postings import EntryInput, ledger_transaction_post, ledger_transaction_reverse
+from ledger.services.postings import EntryInput
+from ledger.services.transfers import ledger_transaction_post, ledger_transaction_reverse
 from webhooks.models import Event
 
 from .checks import SYSTEM, assert_ledger_consistent, customer_account, external_account, new_tenant, transfer

@@ -18,8 +18,16 @@ from django.utils import timezone
 from ledger.models import Account, LedgerEntry, LedgerTransaction, new_entry_id, new_transaction_id
 from ledger.services.accounts import account_close, account_freeze
 
-from .checks import (SYSTEM, assert_ledger_consistent, customer_account, external_account, ledger_snapshot,
-                     new_tenant, signed, transfer)
+from .checks import (
+    SYSTEM,
+    assert_ledger_consistent,
+    customer_account,
+    external_account,
+    ledger_snapshot,
+    new_tenant,
+    signed,
+    transfer,
+)
 
 pytestmark = pytest.mark.django_db
 committing = pytest.mark.django_db(transaction=True)
@@ -443,7 +451,7 @@ def test_entry_dated_before_its_predecessor_is_refused(book):
 
 def test_entry_on_a_frozen_account_is_refused(book):
     # given
-    account_freeze(account=book.alice, actor=SYSTEM, reason="test")
+    account_freeze(tenant=book.alice.tenant, account_id=book.alice.id, actor=SYSTEM, reason="test")
     before = ledger_snapshot()
     # when
     with pytest.raises(IntegrityError, match="is frozen; it takes no entries"):
@@ -460,7 +468,7 @@ def test_entry_on_a_frozen_account_is_refused(book):
 def test_entry_on_a_closed_account_is_refused(book):
     # given: an empty account, closed
     empty = customer_account(book.tenant)
-    account_close(account=empty, actor=SYSTEM, reason="test")
+    account_close(tenant=empty.tenant, account_id=empty.id, actor=SYSTEM, reason="test")
     before = ledger_snapshot()
     # when
     with pytest.raises(IntegrityError, match="is closed; it takes no entries"):

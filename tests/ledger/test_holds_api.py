@@ -9,6 +9,8 @@ from datetime import datetime, timedelta
 
 import pytest
 from django.core.management import call_command
+from django.db import connections
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from audit.actors import Actor
@@ -440,3 +442,19 @@ def test_the_reserve_account_cannot_be_used_to_break_the_reserve_invariant(tenan
         h.remaining for h in Hold.objects.filter(status="active"))
     assert Hold.objects.get(pk=customer_hold["id"]).status == "active"
     verify_clean(tenant_a.tenant)
+
+
+@pytest.mark.django_db(transaction=True)  # as in production: no test transaction, so no savepoints
+def test_a_hold_capture_request_runs_at_most_ten_statements(tenant_a, book):
+    """Each row is loaded and locked once: the key, the idempotency claim, the hold (with its
+    transaction ids), the accounts together, one posting statement, the hold and its history
+    row, the event, the stored answer. Counted around the whole request."""
+    # given: an active hold (and an API key last used just now, so no refresh of last_used_at)
+    hold = place(tenant_a, book.customer, 2_500)
+    # when
+    with CaptureQueriesContext(connections["default"]) as statements:
+        captured = capture(tenant_a, hold["id"], book.merchant)
+    # then
+    assert captured["status"] == "captured" and captured["captured_amount"] == 2_500
+    assert len(captured["transactions"]["captures"]) == 1
+    assert len(statements) <= 10, "\n".join(q["sql"][:160] for q in statements.captured_queries)

@@ -285,7 +285,8 @@ def test_resolving_a_released_hold_is_409_hold_not_active(tenant_a, book):
     assert_each_refused(
         tenant_a, book, ["capture", "release"],
         lambda action: tenant_a.post(f"/v1/holds/{book.released}/{action}",
-                                     {"destination_account": book.merchant} if action == "capture" else {"reason": "x"}),
+                                     {"destination_account": book.merchant} if action == "capture"
+                                     else {"reason": "x"}),
         409, "hold_not_active", None)
 
 

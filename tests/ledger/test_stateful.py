@@ -14,16 +14,22 @@ import pytest
 from django.utils import timezone
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import (RuleBasedStateMachine, initialize, invariant, precondition, rule,
-                                 run_state_machine_as_test)
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 from audit.actors import Actor
 from ledger.errors import AccountNotActive, AlreadyReversed, InsufficientFunds, UnbalancedTransaction
-from ledger.models import Account
 from ledger.services.accounts import account_freeze, account_unfreeze
-from ledger.services.postings import EntryInput, ledger_transaction_post, ledger_transaction_reverse
+from ledger.services.postings import EntryInput
+from ledger.services.transfers import ledger_transaction_post, ledger_transaction_reverse
 from tenants.models import ApiKey
-from tenants.services import api_key_create
+from tenants.services.api_keys import api_key_create
 from zentra.errors import InvalidStateTransition
 
 from ..conftest import api_client
@@ -180,7 +186,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def freeze(self, name):
         """At most one account is frozen at a time, so that most postings still go through."""
         account = self.accounts[name]
-        account_freeze(account=Account.objects.get(pk=account.id), actor=Actor.system("machine"))
+        account_freeze(tenant=self.tenant, account_id=account.id, actor=Actor.system("machine"))
         account.frozen = True
 
     @precondition(lambda self: any(account.frozen for account in self.accounts.values()))
@@ -188,7 +194,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def unfreeze(self):
         for account in self.accounts.values():
             if account.frozen:
-                account_unfreeze(account=Account.objects.get(pk=account.id), actor=Actor.system("machine"))
+                account_unfreeze(tenant=self.tenant, account_id=account.id, actor=Actor.system("machine"))
                 account.frozen = False
 
     @rule(name=st.sampled_from(ACCOUNT_NAMES), pick=st.integers(0, 10_000))

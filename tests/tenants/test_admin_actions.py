@@ -226,14 +226,19 @@ def test_revoke_action_makes_the_key_answer_401(client, tenant_a):
     raw = created.context["raw_key"]
     api_key = ApiKey.objects.get(name="to revoke")
     assert api_client(raw).get("/v1/accounts").status_code == 200
-    # when
+    # when: the owner asks (a confirmation page, nothing revoked yet), then confirms with a reason
+    selected = {"action": "revoke", "_selected_action": [api_key.pk]}
+    asked = client.post(reverse("admin:tenants_apikey_changelist"), selected)
+    assert asked.status_code == 200 and b"Yes, revoke" in asked.content
+    assert ApiKey.objects.get(pk=api_key.pk).revoked_at is None
     response = client.post(reverse("admin:tenants_apikey_changelist"),
-                           {"action": "revoke", "_selected_action": [api_key.pk]}, follow=True)
+                           {**selected, "confirm": "yes", "reason": "leaked in a CI log"}, follow=True)
     # then
     assert response.status_code == 200
     api_key.refresh_from_db()
     assert api_key.revoked_at is not None
-    assert api_key.history.first().history_user_id == owner.pk
+    latest = api_key.history.first()
+    assert (latest.history_user_id, latest.history_change_reason) == (owner.pk, "revoked: leaked in a CI log")
     refused = api_client(raw).get("/v1/accounts")
     assert refused.status_code == 401
     # the bootstrap key of the tenant still works: only the selected key was revoked

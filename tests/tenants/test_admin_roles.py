@@ -9,7 +9,7 @@ from django.utils.html import escape
 from audit.models import AccessDenial, RequestRecord
 from ledger.models import Account
 from tenants.models import Membership
-from tenants.scoping import tenants_for_user
+from tenants.selectors import tenants_for_user
 from webhooks.models import Event
 
 pytestmark = pytest.mark.django_db
@@ -258,3 +258,20 @@ def test_history_pages_of_immutable_rows_open_without_error(client, tenant_a, ro
         assert history.status_code == 200, url_name
         assert escape(str(obj)) in history.content.decode()
         assert version.status_code == 404, url_name
+
+
+@pytest.mark.parametrize("page", ["admin:auth_user_changelist", "admin:auth_group_changelist", "admin:auth_user_add"])
+def test_users_and_groups_are_the_platform_superusers_alone(client, tenant_a, page):
+    # given: the tenant's owner, the strongest tenant role
+    owner = tenant_a.member("owner")
+    client.force_login(owner)
+    denials_before = AccessDenial.objects.count()
+    # when / then: refused, with evidence, and not offered on the index
+    assert client.get(reverse(page)).status_code == 403
+    assert AccessDenial.objects.count() == denials_before + 1
+    assert AccessDenial.objects.latest("id").actor == f"user:{owner.pk}"
+    assert b"/admin/auth/" not in client.get(reverse("admin:index")).content
+    # the platform superuser manages them
+    superuser = get_user_model().objects.create_superuser("platform", password="pw-platform")
+    client.force_login(superuser)
+    assert client.get(reverse(page)).status_code == 200

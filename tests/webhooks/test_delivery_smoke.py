@@ -3,8 +3,8 @@ import json
 import pytest
 from standardwebhooks import Webhook
 
-from webhooks.delivery import relay_once
 from webhooks.models import Delivery
+from webhooks.services.delivery import relay_once
 
 from .receiver import Receiver
 

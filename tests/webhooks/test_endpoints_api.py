@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from audit.models import AccessDenial
 from tenants.models import ApiKey
-from webhooks.delivery import relay_once
 from webhooks.models import Delivery, Event, WebhookEndpoint
+from webhooks.services.delivery import relay_once
 
 from .conftest import create_account, create_endpoint
 from .receiver import Reply
@@ -110,7 +110,7 @@ def test_delete_hides_the_endpoint_and_stops_its_deliveries(tenant_a, receivers)
     response = tenant_a.client.delete(f"/v1/webhook_endpoints/{endpoint['id']}")
     # then
     assert response.status_code == 200, response.content
-    assert response.json()["deleted"] is True and "secret" not in response.json()
+    assert response.json()["status"] == "deleted" and "secret" not in response.json()
     assert tenant_a.get(f"/v1/webhook_endpoints/{endpoint['id']}").status_code == 404
     assert endpoint["id"] not in {e["id"] for e in tenant_a.get("/v1/webhook_endpoints").json()["data"]}
     assert tenant_a.client.delete(f"/v1/webhook_endpoints/{endpoint['id']}").status_code == 404

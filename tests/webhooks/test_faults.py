@@ -21,12 +21,11 @@ from django.utils import timezone
 from ledger.models import Account
 from ledger.services.accounts import account_create
 from tests.conftest import SYSTEM
-from webhooks.delivery import delivery_attempt, relay_once
 from webhooks.models import Delivery, DeliveryAttempt, Event
-from webhooks.services import event_emit
+from webhooks.services.delivery import delivery_attempt, relay_once
+from webhooks.services.outbox import event_emit
 
-from .conftest import (PYTHON, ROOT, RedisServer, create_account, create_endpoint, stop_process, subprocess_env,
-                       transfer)
+from .conftest import PYTHON, ROOT, RedisServer, create_account, create_endpoint, stop_process, subprocess_env, transfer
 from .receiver import Reply, free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -159,9 +158,9 @@ def celery_broker(url: str):
 @pytest.fixture
 def own_redis(monkeypatch):
     # Nudges may have been paused by an earlier test's dead broker: this one starts afresh.
-    import webhooks.services
+    import webhooks.services.outbox
 
-    monkeypatch.setattr(webhooks.services, "_nudge_paused_until", 0.0, raising=False)
+    monkeypatch.setattr(webhooks.services.outbox, "_nudge_paused_until", 0.0)
     server = RedisServer().start()
     try:
         yield server

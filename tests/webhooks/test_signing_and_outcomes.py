@@ -15,8 +15,8 @@ from django.utils.dateparse import parse_datetime
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from webhooks.delivery import RESPONSE_BODY_LIMIT, relay_once
 from webhooks.models import Delivery, Event, WebhookEndpoint
+from webhooks.services.delivery import RESPONSE_BODY_LIMIT, relay_once
 
 from .conftest import create_account, create_endpoint
 from .receiver import Reply

@@ -1,106 +1,105 @@
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
+from rest_framework.request import Request
 from rest_framework.response import Response
 
 from zentra.api.pagination import LIST_PARAMS, list_body
+from zentra.api.schema import ListOf
 from zentra.api.views import TenantAPIView
 
-from ..models import Event, WebhookEndpoint
-from ..services import (endpoint_create, endpoint_delete, endpoint_redeliver_failed, endpoint_rotate_secret,
-                        event_redeliver)
-from .serializers import (DeliveryOutput, EndpointCreateInput, EndpointOutput, EndpointWithSecretOutput,
-                          EventDetailOutput, EventOutput, RedeliverFailedInput, RedeliverInput)
+from ..selectors import deliveries_of, endpoints_of, events_of
+from ..services.endpoints import endpoint_create, endpoint_delete, endpoint_rotate_secret
+from ..services.replay import endpoint_redeliver_failed, event_redeliver
+from ..shapes import (
+    DeliveryBody,
+    EventBody,
+    EventWithDeliveriesBody,
+    WebhookEndpointBody,
+    WebhookEndpointWithSecretBody,
+    delivery_body,
+    event_body,
+    event_with_deliveries_body,
+    webhook_endpoint_body,
+    webhook_endpoint_with_secret_body,
+)
+from .serializers import EndpointCreateInput, RedeliverFailedInput, RedeliverInput
 
 
 class EventListView(TenantAPIView):
-    @extend_schema(operation_id="events_list", responses=EventOutput(many=True), parameters=LIST_PARAMS + [
+    @extend_schema(operation_id="events_list", responses=ListOf(EventBody), parameters=LIST_PARAMS + [
         OpenApiParameter("type", str, description="exact type (hold.created) or a family (hold.*)"),
         OpenApiParameter("resource", str, description="id of the object the event is about")])
-    def get(self, request):
-        queryset = Event.objects.filter(tenant=self.tenant)
-        event_type = request.query_params.get("type")
-        if event_type:
-            if event_type.endswith(".*"):
-                queryset = queryset.filter(type__startswith=event_type[:-1])
-            else:
-                queryset = queryset.filter(type=event_type)
-        if request.query_params.get("resource"):
-            queryset = queryset.filter(resource_id=request.query_params["resource"])
-        return self.list_response(queryset, EventOutput)
+    def get(self, request: Request) -> Response:
+        events = events_of(self.tenant, type_filter=request.query_params.get("type"),
+                           resource_id=request.query_params.get("resource"))
+        return self.list_response(events, event_body)
 
 
 class EventDetailView(TenantAPIView):
-    @extend_schema(operation_id="events_retrieve", responses=EventDetailOutput)
-    def get(self, request, event_id):
-        event = self.tenant_object(Event.objects.all(), event_id, label="event")
-        return Response(EventDetailOutput(event).data)
+    @extend_schema(operation_id="events_retrieve", responses=EventWithDeliveriesBody)
+    def get(self, request: Request, event_id: str) -> Response:
+        event = self.tenant_object(events_of(self.tenant), event_id, label="event")
+        return Response(event_with_deliveries_body(event, deliveries_of(event)))
 
 
 class EventRedeliverView(TenantAPIView):
-    @extend_schema(operation_id="events_redeliver", request=RedeliverInput, responses={202: DeliveryOutput(many=True)})
-    def post(self, request, event_id):
-        event = self.tenant_object(Event.objects.all(), event_id, label="event")
+    @extend_schema(operation_id="events_redeliver", request=RedeliverInput, responses={202: ListOf(DeliveryBody)})
+    def post(self, request: Request, event_id: str) -> Response:
         data = RedeliverInput(data=request.data)
         data.is_valid(raise_exception=True)
-        endpoint = None
-        if data.validated_data.get("endpoint"):
-            endpoint = self.tenant_object(WebhookEndpoint.objects.filter(deleted_at__isnull=True),
-                                          data.validated_data["endpoint"], label="webhook endpoint")
-        deliveries = event_redeliver(event=event, endpoint=endpoint, actor=self.actor)
-        return Response(list_body(DeliveryOutput(deliveries, many=True).data, False), status=status.HTTP_202_ACCEPTED)
-
-
-def _endpoints(tenant):
-    return WebhookEndpoint.objects.filter(tenant=tenant, deleted_at__isnull=True)
+        deliveries = event_redeliver(tenant=self.tenant, event_id=event_id, actor=self.actor,
+                                     endpoint_id=data.validated_data.get("endpoint") or None)
+        return Response(list_body([delivery_body(d, attempts=[]) for d in deliveries], False),
+                        status=status.HTTP_202_ACCEPTED)
 
 
 class EndpointListCreateView(TenantAPIView):
-    @extend_schema(operation_id="webhook_endpoints_list", responses=EndpointOutput(many=True), parameters=LIST_PARAMS)
-    def get(self, request):
-        return self.list_response(_endpoints(self.tenant), EndpointOutput)
+    @extend_schema(operation_id="webhook_endpoints_list", responses=ListOf(WebhookEndpointBody),
+                   parameters=LIST_PARAMS)
+    def get(self, request: Request) -> Response:
+        return self.list_response(endpoints_of(self.tenant), webhook_endpoint_body)
 
     @extend_schema(operation_id="webhook_endpoints_create", request=EndpointCreateInput,
-                   responses={201: EndpointWithSecretOutput})
-    def post(self, request):
+                   responses={201: WebhookEndpointWithSecretBody})
+    def post(self, request: Request) -> Response:
         data = EndpointCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
         endpoint, secret = endpoint_create(tenant=self.tenant, url=values["url"], actor=self.actor,
                                            event_types_filter=values.get("event_types"),
                                            description=values["description"])
-        endpoint.secret = secret
-        return Response(EndpointWithSecretOutput(endpoint).data, status=status.HTTP_201_CREATED)
+        return Response(webhook_endpoint_with_secret_body(endpoint, secret), status=status.HTTP_201_CREATED)
 
 
 class EndpointDetailView(TenantAPIView):
-    @extend_schema(operation_id="webhook_endpoints_retrieve", responses=EndpointOutput)
-    def get(self, request, endpoint_id):
-        endpoint = self.tenant_object(_endpoints(self.tenant), endpoint_id, label="webhook endpoint")
-        return Response(EndpointOutput(endpoint).data)
+    @extend_schema(operation_id="webhook_endpoints_retrieve", responses=WebhookEndpointBody)
+    def get(self, request: Request, endpoint_id: str) -> Response:
+        endpoint = self.tenant_object(endpoints_of(self.tenant), endpoint_id, label="webhook endpoint")
+        return Response(webhook_endpoint_body(endpoint))
 
-    @extend_schema(operation_id="webhook_endpoints_delete", responses=EndpointOutput)
-    def delete(self, request, endpoint_id):
-        endpoint = self.tenant_object(_endpoints(self.tenant), endpoint_id, label="webhook endpoint")
-        endpoint = endpoint_delete(endpoint=endpoint, actor=self.actor)
-        return Response({**EndpointOutput(endpoint).data, "deleted": True})
+    @extend_schema(operation_id="webhook_endpoints_delete", responses={200: WebhookEndpointBody})
+    def delete(self, request: Request, endpoint_id: str) -> Response:
+        """Stops deliveries to the endpoint and removes it from the lists; its delivery history
+        stays. Answers the endpoint with status `deleted`."""
+        endpoint = endpoint_delete(tenant=self.tenant, endpoint_id=endpoint_id, actor=self.actor)
+        return Response(webhook_endpoint_body(endpoint))
 
 
 class EndpointRotateSecretView(TenantAPIView):
     @extend_schema(operation_id="webhook_endpoints_rotate_secret", request=None,
-                   responses=EndpointWithSecretOutput)
-    def post(self, request, endpoint_id):
-        endpoint = self.tenant_object(_endpoints(self.tenant), endpoint_id, label="webhook endpoint")
-        endpoint, secret = endpoint_rotate_secret(endpoint=endpoint, actor=self.actor)
-        endpoint.secret = secret
-        return Response(EndpointWithSecretOutput(endpoint).data)
+                   responses={200: WebhookEndpointWithSecretBody})
+    def post(self, request: Request, endpoint_id: str) -> Response:
+        endpoint, secret = endpoint_rotate_secret(tenant=self.tenant, endpoint_id=endpoint_id, actor=self.actor)
+        return Response(webhook_endpoint_with_secret_body(endpoint, secret))
 
 
 class EndpointRedeliverFailedView(TenantAPIView):
     @extend_schema(operation_id="webhook_endpoints_redeliver_failed", request=RedeliverFailedInput,
-                   responses={202: DeliveryOutput(many=True)})
-    def post(self, request, endpoint_id):
-        endpoint = self.tenant_object(_endpoints(self.tenant), endpoint_id, label="webhook endpoint")
+                   responses={202: ListOf(DeliveryBody)})
+    def post(self, request: Request, endpoint_id: str) -> Response:
         data = RedeliverFailedInput(data=request.data)
         data.is_valid(raise_exception=True)
-        deliveries = endpoint_redeliver_failed(endpoint=endpoint, since=data.validated_data["since"], actor=self.actor)
-        return Response(list_body(DeliveryOutput(deliveries, many=True).data, False), status=status.HTTP_202_ACCEPTED)
+        deliveries = endpoint_redeliver_failed(tenant=self.tenant, endpoint_id=endpoint_id,
+                                               since=data.validated_data["since"], actor=self.actor)
+        return Response(list_body([delivery_body(d, attempts=[]) for d in deliveries], False),
+                        status=status.HTTP_202_ACCEPTED)

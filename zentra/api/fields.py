@@ -10,7 +10,8 @@ import math
 
 from rest_framework import serializers
 
-MAX_AMOUNT = 2**63 - 1
+from ledger.models import MAX_AMOUNT
+
 METADATA_MAX_BYTES = 8 * 1024
 METADATA_MAX_DEPTH = 32
 
@@ -103,3 +104,9 @@ class StrictChoiceField(serializers.ChoiceField):
         if not isinstance(data, str):
             self.fail("invalid_choice", input=data)
         return super().to_internal_value(data)
+
+
+class ReasonInput(serializers.Serializer):
+    """Why: an optional reason kept with the change as evidence."""
+
+    reason = StrictCharField(max_length=500, required=False, allow_blank=True, default="")

@@ -4,37 +4,35 @@ A POST claims its key in a committed transaction of its own before the handler r
 a concurrent request with the same key then finds the claim and gets 409. The answer is
 stored afterwards (4xx included, 5xx never, so a 500 can be retried). A claim whose
 process died stops blocking the key once its lease runs out, and is taken over, unless its
-change had committed: the outbox write of that change marked the claim `effect_committed`
-in the same transaction, and such a key is never run twice (409 idempotency_outcome_unknown).
+change had committed. Every change writes its event (the outbox) in its own transaction,
+stamped with the id of the request that caused it; so "an event of this request exists" is
+exactly "its change committed", and such a key is never run twice (409
+idempotency_outcome_unknown). The domain knows nothing of this: it only records request ids.
 """
 
 from __future__ import annotations
 
-import contextvars
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 from rest_framework.response import Response
 
-from .errors import (IdempotencyKeyRequired, IdempotencyKeyReused, IdempotencyOutcomeUnknown,
-                     IdempotencyRequestInProgress)
+from webhooks.models import Event
+
+from .errors import (
+    IdempotencyKeyRequired,
+    IdempotencyKeyReused,
+    IdempotencyOutcomeUnknown,
+    IdempotencyRequestInProgress,
+)
 from .models import IdempotencyKey
 
 HEADER = "Idempotency-Key"
-
-# The claim of the request being served: the outbox marks it `effect_committed` inside the
-# transaction of the change (webhooks.services.event_emit), so the mark and the effect commit
-# or roll back together.
-_current_claim: contextvars.ContextVar[int | None] = contextvars.ContextVar("zentra_idempotency_claim",
-                                                                            default=None)
-
-
-def current_claim_id() -> int | None:
-    return _current_claim.get()
 REPLAY_HEADER = "Idempotent-Replayed"
 
 
@@ -55,6 +53,15 @@ class IdempotentReplay(Exception):
 class Claim:
     record_id: int
     key: str
+    tenant_id: str
+    request_id: str
+    claimed_at: datetime
+
+
+def effect_committed(*, tenant_id: str, request_id: str, since: datetime) -> bool:
+    """Did the request's change commit? Its event says so (see the module docstring)."""
+    return bool(request_id) and Event.objects.filter(tenant_id=tenant_id, request_id=request_id,
+                                                     created_at__gte=since).exists()
 
 
 def parse_key(raw: str | None) -> str:
@@ -102,29 +109,30 @@ def idempotency_begin(*, tenant_id: str, raw_key: str | None, method: str, path:
     now = timezone.now()
     lease_end = now + settings.ZENTRA_IDEMPOTENCY_LEASE
     expires_at = now + settings.ZENTRA_IDEMPOTENCY_TTL
+    # The claim is one statement that commits on its own (autocommit): every POST pays for it.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""INSERT INTO {IdempotencyKey._meta.db_table}
+                (tenant_id, key, method, path, fingerprint, status, locked_until, response_content_type,
+                 request_id, created_at, expires_at)
+                VALUES (%s, %s, %s, %s, %s, 'in_progress', %s, '', %s, %s, %s)
+                ON CONFLICT (tenant_id, key) DO NOTHING RETURNING id""",
+            [tenant_id, key, method, path, fingerprint, lease_end, request_id, now, expires_at],
+        )
+        row = cursor.fetchone()
+    if row:
+        return Claim(record_id=row[0], key=key, tenant_id=tenant_id, request_id=request_id, claimed_at=now)
+    # The key was used before: decide under its row lock.
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"""INSERT INTO {IdempotencyKey._meta.db_table}
-                    (tenant_id, key, method, path, fingerprint, status, locked_until, response_content_type,
-                     request_id, created_at, expires_at, effect_committed)
-                    VALUES (%s, %s, %s, %s, %s, 'in_progress', %s, '', %s, %s, %s, false)
-                    ON CONFLICT (tenant_id, key) DO NOTHING RETURNING id""",
-                [tenant_id, key, method, path, fingerprint, lease_end, request_id, now, expires_at],
-            )
-            row = cursor.fetchone()
-        if row:
-            return Claim(record_id=row[0], key=key)
         record = IdempotencyKey.objects.select_for_update().get(tenant_id=tenant_id, key=key)
         if record.expires_at <= now:
             # Past retention but not yet purged: the key is free again.
             record.method, record.path, record.fingerprint = method, path, fingerprint
             record.status, record.response_status, record.response_body = IdempotencyKey.IN_PROGRESS, None, None
-            record.effect_committed = False
             record.locked_until, record.expires_at, record.request_id = lease_end, expires_at, request_id
             record.created_at = now
             record.save()
-            return Claim(record_id=record.pk, key=key)
+            return Claim(record_id=record.pk, key=key, tenant_id=tenant_id, request_id=request_id, claimed_at=now)
         if record.fingerprint != fingerprint:
             raise IdempotencyKeyReused(
                 f"Idempotency-Key {key!r} was used for a different request ({record.method} {record.path})")
@@ -134,32 +142,26 @@ def idempotency_begin(*, tenant_id: str, raw_key: str | None, method: str, path:
             raise IdempotencyRequestInProgress(
                 f"A request with Idempotency-Key {key!r} is still in progress; retry shortly",
                 headers={"Retry-After": "1"})
-        if record.effect_committed:
+        if effect_committed(tenant_id=tenant_id, request_id=record.request_id, since=record.created_at):
             # Its change committed but its answer was never stored (the process died, or the
             # answer failed after the commit): running it again would do it twice.
             raise IdempotencyOutcomeUnknown(
                 f"The request with Idempotency-Key {key!r} took effect but its answer was lost; look the object up "
                 f"(request {record.request_id}) instead of retrying")
-        record.locked_until, record.request_id = lease_end, request_id
-        record.save(update_fields=["locked_until", "request_id"])
-        return Claim(record_id=record.pk, key=key)
+        # Taken over: from now on the key's events are those of this request.
+        record.locked_until, record.request_id, record.created_at = lease_end, request_id, now
+        record.save(update_fields=["locked_until", "request_id", "created_at"])
+        return Claim(record_id=record.pk, key=key, tenant_id=tenant_id, request_id=request_id, claimed_at=now)
 
 
-def claim_activate(claim: Claim):
-    return _current_claim.set(claim.record_id)
-
-
-def claim_deactivate(token) -> None:
-    _current_claim.reset(token)
-
-
-def idempotency_finish(claim: Claim, response) -> None:
+def idempotency_finish(claim: Claim, response: Response) -> None:
     if response.status_code >= 500:
         # Not stored, so the client can retry, unless the change already committed: then the
         # claim stays, and a retry learns the outcome is unknown instead of doing it twice.
-        IdempotencyKey.objects.filter(pk=claim.record_id, status=IdempotencyKey.IN_PROGRESS,
-                                      effect_committed=False).delete()
-        IdempotencyKey.objects.filter(pk=claim.record_id).update(locked_until=timezone.now())
+        if effect_committed(tenant_id=claim.tenant_id, request_id=claim.request_id, since=claim.claimed_at):
+            IdempotencyKey.objects.filter(pk=claim.record_id).update(locked_until=timezone.now())
+        else:
+            IdempotencyKey.objects.filter(pk=claim.record_id, status=IdempotencyKey.IN_PROGRESS).delete()
         return
     IdempotencyKey.objects.filter(pk=claim.record_id).update(
         status=IdempotencyKey.COMPLETED,

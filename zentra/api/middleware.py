@@ -7,7 +7,7 @@ import time
 
 from django.conf import settings
 
-from audit.context import reset_request_id, set_request_id
+from audit.context import serving
 from audit.services import request_record_write
 from zentra.ids import new_id
 
@@ -28,12 +28,10 @@ class RequestIdMiddleware:
     def __call__(self, request):
         client_id = request.headers.get("X-Request-Id", "")
         request.request_id = client_id if _CLIENT_REQUEST_ID.match(client_id) else new_id("req")
-        token = set_request_id(request.request_id)
         started = time.monotonic()
-        try:
+        operation = f"{request.method} {request.path}" if is_api_path(request.path) else None
+        with serving(request_id=request.request_id, operation=operation):
             response = self._too_large(request) or self.get_response(request)
-        finally:
-            reset_request_id(token)
         response["X-Request-Id"] = request.request_id
         if request.path.startswith(API_PREFIX) and not request.path.startswith("/v1/docs"):
             self._record(request, response, started)

@@ -17,9 +17,6 @@ class IdempotencyKey(models.Model):
     fingerprint = models.CharField(max_length=64)
     status = models.CharField(max_length=20, default=IN_PROGRESS)
     locked_until = models.DateTimeField()
-    # Set inside the transaction of the request's own state change (by the outbox write every
-    # change makes): once true, the request must never run again under this key.
-    effect_committed = models.BooleanField(default=False)
     response_status = models.PositiveSmallIntegerField(null=True)
     response_body = models.JSONField(null=True)
     response_content_type = models.CharField(max_length=100, blank=True, default="")

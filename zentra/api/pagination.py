@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter
 
@@ -26,8 +28,8 @@ def parse_limit(raw: str | None) -> int:
     return int(raw)
 
 
-def paginate(request, queryset: QuerySet, *, order_field: str = "id",
-             cursor_queryset: QuerySet | None = None) -> tuple[list, bool]:
+def paginate(request: Any, queryset: QuerySet[Any], *, order_field: str = "id",
+             cursor_queryset: QuerySet[Any] | None = None) -> tuple[list[Any], bool]:
     """Returns one page of `queryset`, ordered by `order_field` descending (a unique column).
 
     The cursor is an object id; it is resolved in `cursor_queryset` (the tenant-scoped set)
@@ -47,24 +49,5 @@ def paginate(request, queryset: QuerySet, *, order_field: str = "id",
     return page[:limit], len(page) > limit
 
 
-def list_body(data: list, has_more: bool) -> dict:
+def list_body(data: list[Any], has_more: bool) -> dict[str, Any]:
     return {"object": "list", "data": data, "has_more": has_more}
-
-
-class ListEnvelopeSchema:
-    """Schema only: tells drf-spectacular that list responses come in the envelope of
-    `list_body` (TenantAPIView is no GenericAPIView, so nothing paginates at runtime)."""
-
-    def get_paginated_response_schema(self, schema: dict) -> dict:
-        return {
-            "type": "object",
-            "required": ["object", "data", "has_more"],
-            "properties": {
-                "object": {"type": "string", "enum": ["list"]},
-                "data": schema,
-                "has_more": {"type": "boolean"},
-            },
-        }
-
-    def get_schema_operation_parameters(self, view) -> list:
-        return []  # limit and starting_after are declared with the view's other parameters (LIST_PARAMS)

@@ -117,16 +117,14 @@ def problem_exception_handler(exc, context):
         return problem_response(request, status=400, code="validation_error", title="Validation error",
                                 detail=detail or "Invalid request", errors=errors)
     if isinstance(exc, drf_exceptions.APIException):
-        for klass, (status, code, title) in _DRF_CODES.items():
-            if isinstance(exc, klass):
-                break
-        else:
-            status, code, title = exc.status_code, "error", "Error"
+        status, code, title = next((known for klass, known in _DRF_CODES.items() if isinstance(exc, klass)),
+                                   (exc.status_code, "error", "Error"))
         headers = {}
         if isinstance(exc, (drf_exceptions.AuthenticationFailed, drf_exceptions.NotAuthenticated)):
             headers["WWW-Authenticate"] = 'Bearer realm="zentra"'
-        if isinstance(exc, drf_exceptions.Throttled) and exc.wait:
-            headers["Retry-After"] = str(int(exc.wait))
+        wait = getattr(exc, "wait", None)
+        if isinstance(exc, drf_exceptions.Throttled) and wait:
+            headers["Retry-After"] = str(int(wait))
         return problem_response(request, status=status, code=code, title=title, detail=str(exc.detail),
                                 headers=headers)
     logger.exception("Unhandled error in %s", getattr(request, "path", "?"), exc_info=exc)

@@ -2,7 +2,7 @@ import time
 
 from django.core.management.base import BaseCommand
 
-from webhooks.delivery import relay_once
+from webhooks.services.delivery import relay_once
 
 
 class Command(BaseCommand):

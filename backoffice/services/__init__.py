@@ -1,0 +1,1 @@
+"""Writes that span apps: setting up a tenant with everything it needs to move money."""

@@ -1,0 +1,3 @@
+"""The ledger in the back office: one module per area."""
+
+from . import accounts, holds, transactions  # noqa: F401

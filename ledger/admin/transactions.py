@@ -1,0 +1,73 @@
+"""Ledger transactions (read-only, reversible through the service), entries and the runs of
+ledger verification with their breaks."""
+
+from django.contrib import admin
+
+from tenants.admin_base import ReadOnlyInline, TenantScopedAdmin
+
+from ..models import LedgerEntry, LedgerTransaction, ReconciliationBreak, ReconciliationRun
+from ..services.transfers import ledger_transaction_reverse
+
+
+class EntryInline(ReadOnlyInline):
+    model = LedgerEntry
+    readonly_fields = ("id", "account", "direction", "amount", "currency", "sequence", "balance_after", "created_at")
+    fields = readonly_fields
+
+
+@admin.register(LedgerTransaction)
+class LedgerTransactionAdmin(TenantScopedAdmin):
+    list_display = ["id", "kind", "description", "tenant", "reverses", "created_at", "effective_at"]
+    list_filter = ["kind"]
+    search_fields = ["id", "description", "source_request_id"]
+    list_select_related = ["tenant", "reverses"]
+    readonly_fields = ("id", "tenant", "kind", "description", "metadata", "reverses", "reversed_by_link",
+                       "effective_at", "created_at", "source_request_id", "actor")
+    fields = readonly_fields
+    inlines = [EntryInline]
+    actions = ["reverse"]
+
+    @admin.display(description="reversed by")
+    def reversed_by_link(self, obj):
+        try:
+            return obj.reversed_by
+        except LedgerTransaction.DoesNotExist:
+            return "—"
+
+    @admin.action(description="Reverse selected transactions", permissions=["operate"])
+    def reverse(self, request, queryset):
+        return self.confirm_and_apply(
+            request, queryset, title="Reverse transactions", verb="reverse",
+            apply=lambda t, values, actor: ledger_transaction_reverse(tenant=t.tenant, transaction_id=t.id,
+                                                                      actor=actor, reason=values["reason"]))
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(TenantScopedAdmin):
+    list_display = ["id", "account", "transaction", "direction", "amount", "currency", "sequence", "balance_after",
+                    "created_at"]
+    list_filter = ["direction", "currency"]
+    search_fields = ["=id", "=account__id", "=transaction__id"]
+    list_select_related = ["account", "transaction"]
+    readonly_fields = ("id", "tenant", "account", "transaction", "direction", "amount", "currency", "sequence",
+                       "balance_after", "hash", "created_at")
+    fields = readonly_fields
+    show_full_result_count = False
+
+
+class BreakInline(ReadOnlyInline):
+    model = ReconciliationBreak
+    readonly_fields = ("kind", "account_id", "currency", "detail")
+    fields = readonly_fields
+    show_change_link = False
+
+
+@admin.register(ReconciliationRun)
+class ReconciliationRunAdmin(TenantScopedAdmin):
+    list_display = ["id", "tenant", "status", "trigger", "started_at", "finished_at", "accounts_checked",
+                    "entries_checked", "breaks_count"]
+    list_filter = ["status", "trigger"]
+    readonly_fields = ("id", "tenant", "status", "trigger", "actor", "started_at", "finished_at",
+                       "accounts_checked", "entries_checked", "breaks_count")
+    fields = readonly_fields
+    inlines = [BreakInline]

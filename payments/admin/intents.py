@@ -1,0 +1,88 @@
+"""Back office for payments: the review queue, one page per intent with everything that
+decided and carried it, and payouts."""
+
+from django.contrib import admin
+from django.utils.html import format_html, format_html_join
+
+from ledger.currencies import format_minor
+from ledger.models import LedgerTransaction
+from tenants.admin_base import TenantScopedAdmin
+from webhooks.models import Event
+
+from ..models import PaymentIntent, Payout, PolicyDecision
+from ..services.intents import payment_intent_approve, payment_intent_decline
+
+
+def _rows(rows):
+    return format_html("<ul>{}</ul>", format_html_join("", "<li>{}</li>", ((r,) for r in rows))) if rows else "—"
+
+
+@admin.register(PaymentIntent)
+class PaymentIntentAdmin(TenantScopedAdmin):
+    list_display = ["id", "tenant", "amount_shown", "status", "source_account", "destination_account", "route",
+                    "created_at"]
+    list_filter = ["status", "currency"]
+    search_fields = ["=id", "=source_account__id", "=destination_account__id", "provider_reference"]
+    list_select_related = ["tenant", "route__provider"]
+    readonly_fields = ["id", "tenant", "amount_shown", "status", "source_account", "destination_account", "rail",
+                       "hold", "route", "provider_reference", "failure_reason", "metadata", "created_at",
+                       "transitions_shown", "decisions_shown", "attempts_shown", "ledger_shown", "events_shown"]
+    fields = readonly_fields
+    actions = ["approve", "decline"]
+
+    @admin.display(description="amount")
+    def amount_shown(self, obj):
+        return format_minor(obj.amount, obj.currency)
+
+    @admin.display(description="transitions")
+    def transitions_shown(self, obj):
+        return _rows([f"{t.at:%Y-%m-%d %H:%M:%S} {t.from_status or '·'} → {t.to_status} by {t.actor}"
+                      + (f": {t.reason}" if t.reason else "") for t in obj.transitions.order_by("at", "id")])
+
+    @admin.display(description="policy decisions")
+    def decisions_shown(self, obj):
+        return _rows([f"{d.rule_kind} {d.rule_id or ''}: {d.outcome}, {d.reason} {d.inputs}"
+                      for d in PolicyDecision.objects.filter(intent_id=obj.id).order_by("id")])
+
+    @admin.display(description="provider attempts")
+    def attempts_shown(self, obj):
+        return _rows([f"{a.created_at:%H:%M:%S} {a.route_id} via {a.provider.name}: {a.outcome} ({a.latency_ms} ms)"
+                      + (f" {a.error}" if a.error else "") for a in obj.provider_attempts.select_related("provider")])
+
+    @admin.display(description="ledger transactions")
+    def ledger_shown(self, obj):
+        txns = LedgerTransaction.objects.filter(payment_intent_id=obj.id)
+        if obj.hold_id:
+            txns = txns | LedgerTransaction.objects.filter(hold_id=obj.hold_id)
+        return _rows([f"{t.created_at:%H:%M:%S} {t.kind} {t.id}: {t.description}" for t in txns.order_by("created_at")])
+
+    @admin.display(description="events")
+    def events_shown(self, obj):
+        return _rows([f"{e.created_at:%H:%M:%S} {e.type} {e.id}"
+                      for e in Event.objects.filter(resource_id=obj.id).order_by("id")])
+
+    @admin.action(description="Approve selected intents in review", permissions=["operate"])
+    def approve(self, request, queryset):
+        return self.confirm_and_apply(request, queryset, title="Approve payment intents", verb="approve",
+                                      apply=lambda i, values, actor: payment_intent_approve(
+                                          tenant=i.tenant, intent_id=i.id, actor=actor, reason=values["reason"]))
+
+    @admin.action(description="Decline selected intents in review", permissions=["operate"])
+    def decline(self, request, queryset):
+        return self.confirm_and_apply(request, queryset, title="Decline payment intents", verb="decline",
+                                      apply=lambda i, values, actor: payment_intent_decline(
+                                          tenant=i.tenant, intent_id=i.id, actor=actor, reason=values["reason"]))
+
+
+@admin.register(Payout)
+class PayoutAdmin(TenantScopedAdmin):
+    list_display = ["id", "tenant", "account", "amount_shown", "status", "provider", "created_at", "resolved_at"]
+    list_filter = ["status", "currency"]
+    search_fields = ["=id", "=account__id"]
+    readonly_fields = ["id", "tenant", "account", "amount_shown", "status", "provider", "failure_reason", "metadata",
+                       "created_at", "resolved_at"]
+    fields = readonly_fields
+
+    @admin.display(description="amount")
+    def amount_shown(self, obj):
+        return format_minor(obj.amount, obj.currency)

@@ -1,0 +1,97 @@
+"""Inbound provider events: signed by the provider's secret, applied once.
+
+The provider's event id is unique per provider, so a replay finds the event already stored and
+changes nothing; settlement captures the intent's hold to the tenant's settlement account and
+credits the merchant, each its own ledger transaction, in one database transaction.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.db import IntegrityError, transaction
+
+from audit.actors import Actor, acting_as
+from audit.context import current_request_id
+from audit.services import access_denial_record
+from ledger.locks import lock_holds, lock_tenant_accounts
+from ledger.models import CREDIT, DEBIT, Account, Hold
+from ledger.services.holds import hold_capture_locked
+from ledger.services.postings import EntryInput, post_entries
+from zentra.errors import InvalidStateTransition, NotFound, ValidationFailed
+
+from ..adapters import verify_event
+from ..errors import SignatureRejected
+from ..models import PaymentIntent, Provider, ProviderEvent
+from .lifecycle import intent_hold_release, intent_move, locked_intent
+
+EVENT_TYPES = ("payment.settled", "payment.declined")
+
+
+@transaction.atomic(durable=True)
+def provider_event_receive(*, provider_id: str, body: bytes, signature: str) -> tuple[ProviderEvent, bool]:
+    """Apply a signed provider event once. Returns (event, applied_now); a replay of an event
+    already applied returns (that event, False) and changes nothing."""
+    provider = Provider.objects.select_related("tenant").filter(pk=provider_id).first()
+    actor = Actor.system(f"provider:{provider_id}")
+    if provider is None:
+        access_denial_record(actor=actor, action="provider event", target=provider_id, reason="unknown provider",
+                             request_id=current_request_id())
+        raise NotFound(f"No such provider: {provider_id}")
+    problem = verify_event(provider.secret, body, signature or "")
+    if problem:
+        access_denial_record(actor=actor, tenant_id=provider.tenant_id, action="provider event", target=provider.id,
+                             reason=problem, request_id=current_request_id())
+        raise SignatureRejected(f"Provider event refused: {problem}")
+    try:
+        payload = json.loads(body)
+        external_id, event_type, intent_id = payload["id"], payload["type"], payload["intent"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValidationFailed("Provider event must be JSON with id, type and intent") from exc
+    if event_type not in EVENT_TYPES:
+        raise ValidationFailed(f"Unknown provider event type {event_type!r}")
+    with acting_as(actor):
+        try:
+            with transaction.atomic():
+                event = ProviderEvent.objects.create(provider=provider, external_id=str(external_id)[:100],
+                                                     type=event_type, payload=payload)
+        except IntegrityError:
+            return ProviderEvent.objects.get(provider=provider, external_id=str(external_id)[:100]), False
+        intent = locked_intent(tenant=provider.tenant, intent_id=str(intent_id), actor=actor, action="settle")
+        route = intent.route
+        if intent.status != PaymentIntent.PROCESSING or route is None or route.provider_id != provider.id \
+                or payload.get("reference") != intent.provider_reference:
+            raise InvalidStateTransition(f"Payment intent {intent.id} is {intent.status} with reference "
+                                         f"{intent.provider_reference or 'none'}; {event_type} does not apply")
+        event.intent = intent
+        if event_type == "payment.settled":
+            _settle(intent, actor)
+            event.outcome = "settled: hold captured to settlement, merchant credited"
+        else:
+            intent_hold_release(intent, actor, reason="declined by the provider")
+            intent.failure_reason = "declined by the provider"
+            intent_move(intent, PaymentIntent.FAILED, actor=actor, reason=intent.failure_reason,
+                        fields=("failure_reason",))
+            event.outcome = "declined: hold released"
+        event.save(update_fields=["intent", "outcome"])
+        return event, True
+
+
+def _settle(intent: PaymentIntent, actor: Actor) -> None:
+    (hold,) = lock_holds([intent.hold_id])  # type: ignore[list-item]
+    if hold.status != Hold.ACTIVE:
+        raise InvalidStateTransition(f"Hold {hold.id} of {intent.id} is {hold.status}; nothing to settle")
+    settlement = Account.objects.get(tenant=intent.tenant, currency=intent.currency, account_type="settlement",
+                                     is_system=True)
+    # Every account the two postings touch, locked once, together, in key order.
+    locked = lock_tenant_accounts(tenant_id=intent.tenant_id, actor=actor, action="settle payment intent",
+                                  wanted=[(hold.reserve_account_id, "hold"), (hold.account_id, "hold"),
+                                          (settlement.id, "settlement"),
+                                          (intent.destination_account_id, "destination_account")])
+    hold_capture_locked(hold=hold, destination=locked[settlement.id], actor=actor, reason=f"settled {intent.id}",
+                        payment_intent_id=intent.id, locked=locked)
+    post_entries(tenant=intent.tenant, actor=actor, kind="settlement", payment_intent_id=intent.id, locked=locked,
+                 description=f"Settlement of {intent.id} to the merchant",
+                 entries=[EntryInput(settlement.id, DEBIT, intent.amount),
+                          EntryInput(intent.destination_account_id, CREDIT, intent.amount)])
+    intent_move(intent, PaymentIntent.SUCCEEDED, actor=actor, reason="settled by the provider")

@@ -1,0 +1,207 @@
+"""Sending deliveries: claim with a lease, sign, POST, record the attempt, schedule the retry.
+
+No database transaction is open while a receiver is being called: the claim and the outcome
+are two short transactions around the HTTP request. Retries are scheduled by writing
+`next_attempt_at` (never a Celery countdown, which a Redis broker would re-run after its
+visibility timeout); a worker that dies mid-request leaves a lease that simply runs out.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import httpx
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from audit.actors import Actor, acting_as
+
+from ..addresses import AddressRefused, check_url
+from ..models import Delivery, DeliveryAttempt, WebhookEndpoint
+from ..shapes import delivery_body, event_body
+from ..signing import signature_header
+from .endpoints import endpoint_set_status
+from .outbox import event_emit
+
+logger = logging.getLogger("zentra.webhooks")
+RESPONSE_BODY_LIMIT = 2048
+RETRY_AFTER_STATUSES = {429, 502, 504}
+SYSTEM = Actor.system("webhook_delivery")
+
+
+def new_lease_owner() -> str:
+    return f"lease_{uuid.uuid4().hex[:16]}"
+
+
+def deliveries_claim(*, owner: str, limit: int = 100) -> list[str]:
+    """Claim due deliveries of enabled endpoints: pending, due, and not leased (or the lease
+    ran out because its worker died). SKIP LOCKED lets several relays run side by side."""
+    lease_until = timezone.now() + timedelta(seconds=settings.ZENTRA_WEBHOOK_LEASE_SECONDS)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"""
+            UPDATE {Delivery._meta.db_table} AS d SET lease_owner = %s, lease_expires_at = %s
+            WHERE d.id IN (
+                SELECT due.id FROM {Delivery._meta.db_table} AS due
+                JOIN {WebhookEndpoint._meta.db_table} AS e ON e.id = due.endpoint_id
+                WHERE due.status = 'pending' AND due.next_attempt_at <= now()
+                  AND (due.lease_expires_at IS NULL OR due.lease_expires_at < now())
+                  AND e.status = 'enabled' AND e.deleted_at IS NULL
+                ORDER BY due.next_attempt_at LIMIT %s FOR UPDATE OF due SKIP LOCKED)
+            RETURNING d.id""", [owner, lease_until, limit])
+        return [row[0] for row in cursor.fetchall()]
+
+
+@dataclass
+class Outcome:
+    status_code: int
+    duration_ms: int
+    response_body: str
+    error: str
+    retry_after: int | None
+    headers: dict
+
+
+def _live_secrets(endpoint: WebhookEndpoint, now: datetime) -> list[str]:
+    secrets = [endpoint.secret]
+    if endpoint.previous_secret and endpoint.previous_secret_expires_at and endpoint.previous_secret_expires_at > now:
+        secrets.append(endpoint.previous_secret)
+    return secrets
+
+
+def _retry_after(response: httpx.Response) -> int | None:
+    raw = response.headers.get("retry-after", "")
+    return int(raw) if raw.isdigit() else None
+
+
+def _send(delivery: Delivery, body: bytes) -> Outcome:
+    endpoint = delivery.endpoint
+    timestamp = int(time.time())
+    headers = {
+        "content-type": "application/json",
+        "user-agent": "Zentra-Webhooks/1",
+        "webhook-id": delivery.event_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": signature_header(_live_secrets(endpoint, timezone.now()), delivery.event_id, timestamp,
+                                              body),
+    }
+    started = time.monotonic()
+    timeout = settings.ZENTRA_WEBHOOK_TIMEOUT_SECONDS
+    try:
+        check_url(endpoint.url)
+        with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+            with client.stream("POST", endpoint.url, content=body, headers=headers) as response:
+                chunks, size = [], 0
+                for chunk in response.iter_bytes():
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    if size >= RESPONSE_BODY_LIMIT or time.monotonic() - started > timeout:
+                        break
+        elapsed = time.monotonic() - started
+        text = b"".join(chunks)[:RESPONSE_BODY_LIMIT].decode("utf-8", "replace")
+        if elapsed > timeout:
+            # A receiver that trickles its answer past the deadline did not answer in time.
+            return Outcome(response.status_code, int(elapsed * 1000), text, f"no complete answer within {timeout}s",
+                           None, headers)
+        return Outcome(response.status_code, int(elapsed * 1000), text, "", _retry_after(response), headers)
+    except AddressRefused as exc:
+        error = f"address refused: {exc}"
+    except httpx.TimeoutException:
+        error = f"timed out after {timeout}s"
+    except httpx.HTTPError as exc:
+        error = f"{exc.__class__.__name__}: {exc}"
+    return Outcome(0, int((time.monotonic() - started) * 1000), "", error[:1000], None, headers)
+
+
+def _next_delay(attempt_number: int, outcome: Outcome) -> float | None:
+    """Seconds until the next attempt, or None when retries are exhausted."""
+    schedule = settings.ZENTRA_WEBHOOK_RETRY_SCHEDULE
+    if attempt_number > len(schedule):
+        return None
+    delay = schedule[attempt_number - 1] * (1 + random.uniform(0, 0.2))
+    if outcome.status_code in RETRY_AFTER_STATUSES and outcome.retry_after is not None:
+        delay = min(max(outcome.retry_after, schedule[0]), settings.ZENTRA_WEBHOOK_MAX_RETRY_AFTER_SECONDS)
+    return delay
+
+
+def delivery_attempt(*, delivery_id: str, owner: str) -> DeliveryAttempt | None:
+    """Send one claimed delivery and record the outcome. Returns None when the claim is no
+    longer ours (another relay took it after our lease ran out) or nothing is due."""
+    delivery = (Delivery.objects.select_related("endpoint", "event", "tenant")
+                .filter(pk=delivery_id, lease_owner=owner, status=Delivery.PENDING).first())
+    if delivery is None:
+        return None
+    body = json.dumps(event_body(delivery.event), separators=(",", ":")).encode()
+    attempted_at = timezone.now()
+    outcome = _send(delivery, body)
+    return _record(delivery_id=delivery_id, owner=owner, attempted_at=attempted_at, outcome=outcome)
+
+
+@transaction.atomic
+def _record(*, delivery_id: str, owner: str, attempted_at: datetime, outcome: Outcome) -> DeliveryAttempt | None:
+    with acting_as(SYSTEM):
+        delivery = (Delivery.objects.select_for_update(of=("self",)).select_related("endpoint", "tenant")
+                    .filter(pk=delivery_id).first())
+        if delivery is None or delivery.status != Delivery.PENDING or delivery.lease_owner != owner:
+            return None  # someone else finished it meanwhile; our attempt changes nothing
+        endpoint = WebhookEndpoint.objects.select_for_update().get(pk=delivery.endpoint_id)
+        now = timezone.now()
+        number = delivery.attempts_count + 1
+        succeeded = 200 <= outcome.status_code < 300 and not outcome.error
+        delay = None if succeeded or outcome.status_code == 410 else _next_delay(number, outcome)
+        next_at = now + timedelta(seconds=delay) if delay is not None else None
+        attempt = DeliveryAttempt.objects.create(
+            delivery=delivery, number=number, attempted_at=attempted_at, request_headers=outcome.headers,
+            status_code=outcome.status_code, duration_ms=outcome.duration_ms, response_body=outcome.response_body,
+            error=outcome.error or ("" if succeeded else f"HTTP {outcome.status_code}"), next_attempt_at=next_at)
+        delivery.attempts_count = number
+        delivery.lease_owner, delivery.lease_expires_at = "", None
+        if succeeded:
+            delivery.status, delivery.completed_at, delivery.next_attempt_at = Delivery.SUCCEEDED, now, None
+            endpoint.last_success_at, endpoint.failing_since = now, None
+            endpoint.save(update_fields=["last_success_at", "failing_since"])
+        elif next_at is not None:
+            delivery.next_attempt_at = next_at
+        else:
+            delivery.status, delivery.completed_at, delivery.next_attempt_at = Delivery.FAILED, now, None
+        delivery.save(update_fields=["attempts_count", "lease_owner", "lease_expires_at", "status", "completed_at",
+                                     "next_attempt_at"])
+        if not succeeded:
+            _after_failure(delivery, endpoint, outcome, now)
+        return attempt
+
+
+def _after_failure(delivery: Delivery, endpoint: WebhookEndpoint, outcome: Outcome, now: datetime) -> None:
+    if endpoint.failing_since is None:
+        endpoint.failing_since = now
+        endpoint.save(update_fields=["failing_since"])
+    if delivery.status == Delivery.FAILED:
+        # Not sent to the endpoint that failed it: that would feed a loop of failures.
+        event_emit(tenant=delivery.tenant, type="webhook_delivery.failed", resource_id=delivery.id,
+                   data_object=dict(delivery_body(delivery)), actor=SYSTEM,
+                   exclude_endpoint_ids=frozenset({endpoint.id}))
+    if outcome.status_code == 410:
+        endpoint_set_status(endpoint, enabled=False, actor=SYSTEM, reason="the receiver answered 410 Gone")
+    elif now - endpoint.failing_since >= timedelta(seconds=settings.ZENTRA_WEBHOOK_DISABLE_AFTER_SECONDS):
+        endpoint_set_status(endpoint, enabled=False, actor=SYSTEM,
+                            reason=f"every delivery failed since {endpoint.failing_since:%Y-%m-%d %H:%M} UTC")
+
+
+def relay_once(*, limit: int = 100, send: Callable[[str, str], object] | None = None) -> int:
+    """Claim due deliveries and send them: through `send(delivery_id, owner)` (the Celery
+    dispatch) or right here, one after another (the management command)."""
+    owner = new_lease_owner()
+    claimed = deliveries_claim(owner=owner, limit=limit)
+    for delivery_id in claimed:
+        if send is not None:
+            send(delivery_id, owner)
+        else:
+            delivery_attempt(delivery_id=delivery_id, owner=owner)
+    return len(claimed)
