@@ -1,0 +1,31 @@
+"""docs/api.md is kept current: its table of operations is exactly the served OpenAPI
+document's, with the same problem statuses for each."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from tests.contract import CONTRACT
+
+REFERENCE = Path(__file__).resolve().parents[2] / "docs" / "api.md"
+ROW = re.compile(r"^\| `(GET|POST|DELETE)` \| `(/v1/[^`]*)` \| [^|]+ \| ([0-9, ]+) \|$")
+
+
+def test_the_api_reference_lists_every_operation_with_the_problems_it_can_answer():
+    # given: the table of docs/api.md
+    documented = {}
+    for line in REFERENCE.read_text().splitlines():
+        match = ROW.match(line)
+        if match:
+            method, path, statuses = match.groups()
+            documented[(method.lower(), path)] = sorted(s.strip() for s in statuses.split(","))
+    # when: the served document is read
+    CONTRACT.openapi()
+    served = {}
+    for path, item in CONTRACT.document["paths"].items():
+        for method, operation in item.items():
+            if method in ("get", "post", "delete"):
+                served[(method, path)] = sorted(code for code in operation["responses"] if code.startswith("4"))
+    # then
+    assert documented == served
