@@ -1,7 +1,9 @@
 import itertools
+from datetime import datetime, timedelta
 
 import pytest
 from django.db import connections
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from audit.actors import Actor
@@ -63,6 +65,28 @@ def api_client(raw_key: str) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
     return client
+
+
+class Clock:
+    """Python's clock, moved by time-machine instead of waiting: the application reads time
+    through it (timezone.now), so a hold expires, a circuit's cooldown ends or a retry falls due
+    at once. Time keeps ticking from where it is moved to; it never goes back."""
+
+    def __init__(self, traveller) -> None:
+        self.traveller = traveller
+
+    def past(self, instant: datetime, *, margin: timedelta = timedelta(milliseconds=20)) -> None:
+        target = instant + margin
+        if target > timezone.now():
+            self.traveller.move_to(target, tick=True)
+
+    def forward(self, seconds: float) -> None:
+        self.past(timezone.now() + timedelta(seconds=seconds), margin=timedelta(0))
+
+
+@pytest.fixture
+def clock(time_machine) -> Clock:
+    return Clock(time_machine)
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ tenant's operator gets 404 and leaves an AccessDenial."""
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 import pytest
@@ -38,7 +37,7 @@ def place(tenant, account, amount: int, *, seconds: float) -> Hold:
 
 
 @pytest.fixture
-def desk(tenant_a):
+def desk(tenant_a, clock):
     """Tenant A: a customer holding 10,000, a merchant, a EUR account; one hold active for three
     hours, one expiring within the hour, one released, one lapsed (not yet expired by the job)
     and one expired by the job."""
@@ -57,7 +56,7 @@ def desk(tenant_a):
     hold_release(tenant=tenant, hold_id=Desk.released.id, actor=SYSTEM, reason="setup")
     Desk.lapsed = place(tenant, Desk.customer, 1_300, seconds=0.3)
     Desk.expired = place(tenant, Desk.customer, 1_400, seconds=0.3)
-    time.sleep(max(0.0, (Desk.expired.expires_at - timezone.now()).total_seconds()) + 0.02)
+    clock.past(Desk.expired.expires_at)
     assert hold_expire(hold_id=Desk.expired.id, actor=Actor.system("hold_expiry_job")) is not None
     return Desk
 

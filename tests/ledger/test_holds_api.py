@@ -1,10 +1,9 @@
-"""Holds through the API of API.md ("Holds"): create, retrieve, list, capture, release, the
+"""Holds through the API of docs/api.md ("Holds"): create, retrieve, list, capture, release, the
 balances they leave, the events they write, and the expiry job (command and Celery task)."""
 
 from __future__ import annotations
 
 import io
-import time
 from datetime import datetime, timedelta
 
 import pytest
@@ -56,11 +55,9 @@ def place_lapsing(ctx, account: str, amount: int, *, ms: int = 400) -> dict:
     return place(ctx, account, amount, expires_at=(timezone.now() + timedelta(milliseconds=ms)).isoformat())
 
 
-def sleep_past(*holds: dict) -> None:
-    latest = max(datetime.fromisoformat(h["expires_at"]) for h in holds)
-    delay = (latest - timezone.now()).total_seconds() + 0.02
-    if delay > 0:
-        time.sleep(delay)
+def move_past(clock, *holds: dict) -> None:
+    """Move the clock just past the holds' expiry (time-machine; no waiting)."""
+    clock.past(max(datetime.fromisoformat(h["expires_at"]) for h in holds))
 
 
 def capture(ctx, hold_id: str, destination: str, **fields):
@@ -155,7 +152,7 @@ def test_retrieve_of_an_unknown_hold_is_404(tenant_a, book):
 # --- list ---------------------------------------------------------------------------------------
 
 
-def test_list_filters_by_account_and_by_the_status_a_client_sees(tenant_a, book):
+def test_list_filters_by_account_and_by_the_status_a_client_sees(tenant_a, book, clock):
     # given: one hold in each state, and an active hold whose expiry passed before any job ran
     lapsed = place_lapsing(tenant_a, book.customer, 100)
     expired = place_lapsing(tenant_a, book.customer, 200)
@@ -165,7 +162,7 @@ def test_list_filters_by_account_and_by_the_status_a_client_sees(tenant_a, book)
     released = place(tenant_a, book.customer, 500)
     release(tenant_a, released["id"])
     on_other = place(tenant_a, book.other, 600)
-    sleep_past(lapsed, expired)
+    move_past(clock, lapsed, expired)
     assert hold_expire(hold_id=expired["id"], actor=Actor.system("tests")) is not None
     assert Hold.objects.get(pk=expired["id"]).status == "expired"
     assert Hold.objects.get(pk=lapsed["id"]).status == "active"  # stored status: the job has not run
@@ -202,7 +199,7 @@ def test_list_is_scoped_to_the_tenant(tenant_a, tenant_b, book):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_balances_before_and_after_place_partial_capture_final_capture_and_release(tenant_a, book):
+def test_balances_before_and_after_place_partial_capture_final_capture_and_release(tenant_a, book, clock):
     # given
     assert balances(tenant_a, book.customer) == (10_000, 0, 10_000)
     # when: place 4,000
@@ -235,7 +232,7 @@ def test_balances_before_and_after_place_partial_capture_final_capture_and_relea
     # when: a hold lapses: available at once, posted only once the job runs
     lapsing = place_lapsing(tenant_a, book.customer, 1_000)
     assert balances(tenant_a, book.customer) == (7_000, 1_000, 7_000)
-    sleep_past(lapsing)
+    move_past(clock, lapsing)
     assert balances(tenant_a, book.customer) == (7_000, 0, 8_000)
     call_command("expire_holds", stdout=io.StringIO())
     assert balances(tenant_a, book.customer) == (8_000, 0, 8_000)
@@ -278,7 +275,7 @@ def test_final_capture_releases_the_remainder_to_the_source(tenant_a, book):
 # --- events -------------------------------------------------------------------------------------
 
 
-def test_each_change_emits_its_event_with_the_api_body(tenant_a, book):
+def test_each_change_emits_its_event_with_the_api_body(tenant_a, book, clock):
     # given / when: created, captured (partial), released; a second hold expired by the job
     created = tenant_a.post("/v1/holds", {"account": book.customer, "amount": 1_000, "expires_in": 3600,
                                           "reference": "r-1", "metadata": {"k": "v"}})
@@ -287,7 +284,7 @@ def test_each_change_emits_its_event_with_the_api_body(tenant_a, book):
                                                                  "amount": 400, "final": False})
     released = tenant_a.post(f"/v1/holds/{hold['id']}/release", {"reason": "done"})
     lapsing = place_lapsing(tenant_a, book.customer, 700)
-    sleep_past(lapsing)
+    move_past(clock, lapsing)
     call_command("expire_holds", stdout=io.StringIO())
     # then
     events = {e.type: e for e in Event.objects.filter(resource_id=hold["id"])}
@@ -320,11 +317,11 @@ def assert_expired_by(hold_id: str, actor: str, amount: int) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_expire_holds_command_expires_due_holds_once(tenant_a, book):
+def test_expire_holds_command_expires_due_holds_once(tenant_a, book, clock):
     # given: two due holds on two accounts and one that is not due
     due = [place_lapsing(tenant_a, book.customer, 1_200), place_lapsing(tenant_a, book.other, 800)]
     later = place(tenant_a, book.customer, 500)
-    sleep_past(*due)
+    move_past(clock, *due)
     # when
     first, second = io.StringIO(), io.StringIO()
     call_command("expire_holds", stdout=first)
@@ -348,12 +345,12 @@ def test_expire_holds_command_expires_due_holds_once(tenant_a, book):
     verify_clean(tenant_a.tenant)
 
 
-def test_celery_task_expires_due_holds_once(tenant_a, book):
+def test_celery_task_expires_due_holds_once(tenant_a, book, clock):
     # given
     due = place_lapsing(tenant_a, book.customer, 3_000)
     captured_then_due = place_lapsing(tenant_a, book.other, 1_000)
     capture(tenant_a, captured_then_due["id"], book.merchant, amount=250, final=False)
-    sleep_past(due, captured_then_due)
+    move_past(clock, due, captured_then_due)
     # when: the task function called as the beat schedule would, in-process
     assert tasks.holds_expire_due() == 2
     assert tasks.holds_expire_due() == 0
@@ -395,24 +392,24 @@ def test_every_hold_change_has_a_history_row(tenant_a, book):
 # --- expiry next to other account states ------------------------------------------------------------
 
 
-def test_balance_as_of_now_agrees_with_the_live_balance_while_a_hold_is_lapsed(tenant_a, book):
+def test_balance_as_of_now_agrees_with_the_live_balance_while_a_hold_is_lapsed(tenant_a, book, clock):
     # given: 9,000 of the customer's 10,000 held by a hold that has lapsed; no job has run
     lapsing = place_lapsing(tenant_a, book.customer, 9_000)
-    sleep_past(lapsing)
+    move_past(clock, lapsing)
     # when: the balance now, and as of this very instant
     live = tenant_a.get(f"/v1/accounts/{book.customer}/balance").json()
     as_of = tenant_a.get(f"/v1/accounts/{book.customer}/balance", as_of=timezone.now().isoformat()).json()
-    # then: API.md's available counts lapsed holds, whichever way the balance is asked for
+    # then: docs/api.md's available counts lapsed holds, whichever way the balance is asked for
     assert (live["posted"], live["held"], live["available"]) == (1_000, 0, 10_000)
     assert (as_of["posted"], as_of["held"], as_of["available"]) == (1_000, 0, 10_000)
 
 
-def test_expiry_job_keeps_going_past_a_hold_it_cannot_expire(tenant_a, book):
+def test_expiry_job_keeps_going_past_a_hold_it_cannot_expire(tenant_a, book, clock):
     # given: two lapsed holds; the account of the first one was frozen while its hold was active
     blocked = place_lapsing(tenant_a, book.customer, 1_000, ms=300)
     healthy = place_lapsing(tenant_a, book.other, 500, ms=400)
     assert tenant_a.post(f"/v1/accounts/{book.customer}/freeze", {"reason": "investigation"}).status_code == 200
-    sleep_past(blocked, healthy)
+    move_past(clock, blocked, healthy)
     # when: the job runs (twice, as beat would)
     failures = []
     for _ in range(2):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import threading
-import time
 from datetime import timedelta
 
 import pytest
@@ -120,10 +119,9 @@ def place(book, amount: int, *, seconds: float = 3600, account=None) -> Hold:
                       expires_at=timezone.now() + timedelta(seconds=seconds), actor=ACTOR)
 
 
-def sleep_until(instant) -> None:
-    delay = (instant - timezone.now()).total_seconds()
-    if delay > 0:
-        time.sleep(delay)
+def move_to(clock, instant) -> None:
+    """Move the clock to the instant (time-machine; it keeps ticking from there)."""
+    clock.past(instant, margin=timedelta(0))
 
 
 # --- (a) twenty holds on funds for ten -----------------------------------------------------------
@@ -236,10 +234,10 @@ def test_capture_release_and_expiry_of_an_unexpired_hold_at_once_exactly_one_win
     verify_clean()
 
 
-def test_capture_release_and_expiry_of_a_lapsed_hold_at_once_only_expiry_resolves_it(tenant_a, book):
+def test_capture_release_and_expiry_of_a_lapsed_hold_at_once_only_expiry_resolves_it(tenant_a, book, clock):
     # given: holds already past expires_at, the expiry job not yet run
     holds = [place(book, 1_000, seconds=0.4) for _ in range(ROUNDS)]
-    sleep_until(max(h.expires_at for h in holds) + timedelta(milliseconds=20))
+    move_to(clock, max(h.expires_at for h in holds) + timedelta(milliseconds=20))
     for hold in holds:
         # when
         winners = race_three_ways(tenant_a, book, hold)
@@ -255,12 +253,12 @@ def test_capture_release_and_expiry_of_a_lapsed_hold_at_once_only_expiry_resolve
     verify_clean()
 
 
-def test_capture_release_and_expiry_at_the_moment_of_expiry_resolve_the_hold_once(tenant_a, book):
+def test_capture_release_and_expiry_at_the_moment_of_expiry_resolve_the_hold_once(tenant_a, book, clock):
     # given: each hold is raced for right at its expires_at, so either side of the instant may win
     results = []
     for _ in range(ROUNDS):
         hold = place(book, 1_000, seconds=0.3)
-        sleep_until(hold.expires_at - timedelta(milliseconds=3))
+        move_to(clock, hold.expires_at - timedelta(milliseconds=3))
         # when
         winners = race_three_ways(tenant_a, book, hold)
         results.append((hold, winners))
@@ -325,7 +323,8 @@ def test_many_partial_captures_never_capture_more_than_the_hold(book):
 # --- (d) a late capture, then overlapping expiry jobs ---------------------------------------------
 
 
-def test_capture_after_expiry_is_refused_and_overlapping_expiry_jobs_return_the_funds_once(tenant_a, book):
+def test_capture_after_expiry_is_refused_and_overlapping_expiry_jobs_return_the_funds_once(tenant_a, book,
+                                                                                                  clock):
     # given: the hold under test plus more due holds on other accounts, so the two job runs overlap
     accounts = []
     for index in range(4):
@@ -339,7 +338,7 @@ def test_capture_after_expiry_is_refused_and_overlapping_expiry_jobs_return_the_
     hold_id = created.json()["id"]
     others = [hold_place(tenant=book.tenant, account_id=account.id, amount=100, expires_at=expires_at, actor=ACTOR)
               for account in accounts for _ in range(3)]
-    sleep_until(expires_at + timedelta(milliseconds=20))
+    move_to(clock, expires_at + timedelta(milliseconds=20))
     before = (LedgerTransaction.objects.count(), Event.objects.count(), posted(book.customer), posted(book.merchant))
 
     # when: a capture arrives after expires_at, before any expiry job
@@ -377,10 +376,10 @@ def test_capture_after_expiry_is_refused_and_overlapping_expiry_jobs_return_the_
     verify_clean()
 
 
-def test_postings_needing_lapsed_funds_race_the_expiry_job_and_the_funds_return_once(book):
+def test_postings_needing_lapsed_funds_race_the_expiry_job_and_the_funds_return_once(book, clock):
     # given: 9,000 of 10,000 held by a hold that has just lapsed
     hold = place(book, 9_000, seconds=0.4)
-    sleep_until(hold.expires_at + timedelta(milliseconds=20))
+    move_to(clock, hold.expires_at + timedelta(milliseconds=20))
     # when: a transfer and a new hold that need the lapsed funds, and the expiry job, all at once
     results = run_together(
         lambda: transfer(book.tenant, book.customer, book.merchant, 5_000),

@@ -1,4 +1,4 @@
-"""Every refused hold request answers the API.md problem and writes nothing: no hold, no hold
+"""Every refused hold request answers the docs/api.md problem and writes nothing: no hold, no hold
 history, no transaction, no entry, no event, and no balance moves.
 
 Families of bad values are checked in one test each (every value its own request, with the
@@ -7,7 +7,6 @@ whole ledger compared before and after it), so the file stays fast; a failure na
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 import pytest
@@ -127,7 +126,7 @@ def test_holds_with_a_bad_amount_are_400_and_write_nothing(tenant_a, book):
 
 
 def test_the_largest_amount_is_valid_input_and_refused_only_for_funds(tenant_a, book):
-    # 2^63-1 passes validation (API.md's bound is inclusive) and then meets the balance
+    # 2^63-1 passes validation (docs/api.md's bound is inclusive) and then meets the balance
     before = snapshot(tenant_a, [book.customer])
     response = tenant_a.post("/v1/holds", {"account": book.customer, "amount": 2**63 - 1, "expires_in": 60})
     assert_problem(response, 422, "insufficient_funds")
@@ -367,18 +366,18 @@ def test_capture_into_the_tenants_reserve_account_is_refused_and_writes_nothing(
     assert snapshot(tenant_a, [book.customer, book.merchant, reserve.id]) == before
 
 
-def test_closing_an_account_whose_hold_lapsed_is_refused(tenant_a, book):
+def test_closing_an_account_whose_hold_lapsed_is_refused(tenant_a, book, clock):
     # given: all of an account's funds held by a hold that has lapsed (active until the job runs)
     account = funded_customer(tenant_a.tenant, 800)
     lapsing = hold_place(tenant=tenant_a.tenant, account_id=account.id, amount=800,
                          expires_at=timezone.now() + timedelta(milliseconds=300), actor=SYSTEM)
-    time.sleep(max(0.0, (lapsing.expires_at - timezone.now()).total_seconds()) + 0.02)
+    clock.past(lapsing.expires_at)
     balance = tenant_a.get(f"/v1/accounts/{account.id}/balance").json()
     assert (balance["posted"], balance["held"], balance["available"]) == (0, 0, 800)
     before = snapshot()
     # when
     response = tenant_a.post(f"/v1/accounts/{account.id}/close", {"reason": "customer left"})
-    # then: API.md: close needs a zero balance and no active hold; 800 is still the account's
+    # then: docs/api.md: close needs a zero balance and no active hold; 800 is still the account's
     assert_problem(response, 422, "account_not_empty")
     assert Account.objects.get(pk=account.id).status == "active"
     assert snapshot() == before

@@ -1,4 +1,3 @@
-import time
 
 import pytest
 
@@ -45,10 +44,10 @@ def test_place_capture_partial_then_final(tenant_a, funded):
     assert Event.objects.filter(resource_id=hold["id"]).count() == 3
 
 
-def test_expired_hold_counts_as_available_at_once_and_is_released_once(tenant_a, funded):
+def test_expired_hold_counts_as_available_at_once_and_is_released_once(tenant_a, funded, clock):
     customer, merchant = funded
     placed = tenant_a.post("/v1/holds", {"account": customer, "amount": 9_000, "expires_in": 1}).json()
-    time.sleep(1.1)
+    clock.forward(1.1)
     # then: available again before any job ran; capture refused
     balance = tenant_a.get(f"/v1/accounts/{customer}/balance").json()
     assert (balance["posted"], balance["held"], balance["available"]) == (1_000, 0, 10_000)

@@ -3,7 +3,6 @@ every step; failover between provider routes; the circuit breaker of a failing r
 
 from __future__ import annotations
 
-import time
 from io import StringIO
 
 import pytest
@@ -223,7 +222,7 @@ def test_circuit_breaker_marks_a_failing_route_down_and_skips_it(tenant_a):
     assert Payout.objects.count() == 0
 
 
-def test_route_down_is_tried_again_after_its_cooldown_and_a_success_closes_the_circuit(tenant_a):
+def test_route_down_is_tried_again_after_its_cooldown_and_a_success_closes_the_circuit(tenant_a, clock):
     # given: route a opened its circuit (threshold 1, cooldown 1 s); sandbox-a is back
     desk = open_desk(tenant_a)
     route_a = route(desk.tenant, "sandbox-a")
@@ -235,7 +234,7 @@ def test_route_down_is_tried_again_after_its_cooldown_and_a_success_closes_the_c
     assert [a["outcome"] for a in confirmed(desk, 1_000)["provider_attempts"]] == ["route_down", "accepted"]
     # when: the cooldown has passed
     route_a.refresh_from_db()
-    time.sleep(max(0.0, (route_a.down_until - timezone.now()).total_seconds()) + 0.05)
+    clock.past(route_a.down_until)
     body = confirmed(desk, 1_000)
     # then: route a carries the payment again and its circuit is closed
     assert [(a["route"], a["outcome"]) for a in body["provider_attempts"]] == [(route_a.id, "accepted")]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import time
 from datetime import timedelta
 
 import pytest
@@ -42,7 +41,7 @@ def seconds_ahead(moment) -> float:
 
 # --- signing --------------------------------------------------------------------------------------
 
-def test_each_attempt_carries_standard_webhooks_headers_that_verify(tenant_a, receiver, settings):
+def test_each_attempt_carries_standard_webhooks_headers_that_verify(tenant_a, receiver, settings, clock):
     # given: a first answer that fails, so the same event goes out twice
     settings.ZENTRA_WEBHOOK_RETRY_SCHEDULE = [0, 0]
     endpoint = create_endpoint(tenant_a, receiver.url, event_types=["account.created"])
@@ -50,7 +49,7 @@ def test_each_attempt_carries_standard_webhooks_headers_that_verify(tenant_a, re
     event = account_event(tenant_a)
     # when
     assert relay_once() == 1
-    time.sleep(1.1)  # the next attempt falls in a later second
+    clock.forward(1.1)  # the next attempt falls in a later second
     assert relay_once() == 1
     # then
     assert len(receiver.received) == 2

@@ -44,18 +44,20 @@ def new_lease_owner() -> str:
 def deliveries_claim(*, owner: str, limit: int = 100) -> list[str]:
     """Claim due deliveries of enabled endpoints: pending, due, and not leased (or the lease
     ran out because its worker died). SKIP LOCKED lets several relays run side by side."""
-    lease_until = timezone.now() + timedelta(seconds=settings.ZENTRA_WEBHOOK_LEASE_SECONDS)
+    # The application's clock, like every other time Zentra writes (next_attempt_at, leases).
+    now = timezone.now()
+    lease_until = now + timedelta(seconds=settings.ZENTRA_WEBHOOK_LEASE_SECONDS)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"""
             UPDATE {Delivery._meta.db_table} AS d SET lease_owner = %s, lease_expires_at = %s
             WHERE d.id IN (
                 SELECT due.id FROM {Delivery._meta.db_table} AS due
                 JOIN {WebhookEndpoint._meta.db_table} AS e ON e.id = due.endpoint_id
-                WHERE due.status = 'pending' AND due.next_attempt_at <= now()
-                  AND (due.lease_expires_at IS NULL OR due.lease_expires_at < now())
+                WHERE due.status = 'pending' AND due.next_attempt_at <= %s
+                  AND (due.lease_expires_at IS NULL OR due.lease_expires_at < %s)
                   AND e.status = 'enabled' AND e.deleted_at IS NULL
                 ORDER BY due.next_attempt_at LIMIT %s FOR UPDATE OF due SKIP LOCKED)
-            RETURNING d.id""", [owner, lease_until, limit])
+            RETURNING d.id""", [owner, lease_until, now, now, limit])
         return [row[0] for row in cursor.fetchall()]
 
 
