@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
@@ -13,16 +14,31 @@ from .models import ApiKey, Membership, Tenant
 from .roles import MANAGE
 from .services.api_keys import api_key_create, api_key_revoke
 from .services.members import membership_remove, membership_set
+from .services.tenants import tenant_rename
+
+
+class TenantForm(forms.ModelForm):
+    reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 2}),
+                             help_text="Why: kept with the change in its history.")
+
+    class Meta:
+        model = Tenant
+        fields = ["name"]
 
 
 @admin.register(Tenant)
 class TenantAdmin(TenantScopedAdmin):
     tenant_field = "pk"
     change_perm = MANAGE
+    form = TenantForm
     list_display = ["slug", "name", "id", "created_at"]
     search_fields = ["slug", "name", "id"]
     readonly_fields = ["id", "slug", "created_at"]
-    fields = ["id", "slug", "name", "created_at"]
+    fields = ["id", "slug", "name", "created_at", "reason"]
+
+    def save_model(self, request, obj, form, change):
+        tenant_rename(tenant=obj, name=form.cleaned_data["name"], actor=Actor.for_user(request.user),
+                      reason=form.cleaned_data["reason"])
 
     def has_add_permission(self, request):
         # New tenants come from `manage.py bootstrap_tenant` (system accounts, first key).

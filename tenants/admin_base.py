@@ -18,7 +18,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from audit.actors import Actor
 from audit.context import current_request_id
-from audit.services import access_denial_record
+from audit.services.evidence import access_denial_record
 from zentra.errors import ZentraError
 
 from .models import Tenant

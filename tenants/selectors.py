@@ -19,7 +19,7 @@ from guardian.shortcuts import get_objects_for_user
 
 from audit.actors import Actor
 from audit.context import current_operation, current_request_id
-from audit.services import access_denial_record
+from audit.services.evidence import access_denial_record
 from zentra.errors import NotFound
 
 from .models import Membership, Tenant

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from .actors import Actor
-from .models import AccessDenial, RequestRecord
+from ..actors import Actor
+from ..models import AccessDenial, RequestRecord
 
 logger = logging.getLogger("zentra.audit")
 

@@ -19,6 +19,7 @@ from zentra.errors import InvalidStateTransition
 from ..adapters import SIGNATURE_HEADER
 from ..errors import SignatureRejected
 from ..models import PaymentIntent, Payout, PolicyRule
+from ..selectors import intents_of, payouts_of, policy_rules_of
 from ..services.configuration import policy_rule_create, policy_rule_update
 from ..services.intents import (
     payment_intent_approve,
@@ -62,12 +63,10 @@ class PaymentIntentListCreateView(TenantAPIView):
                    parameters=LIST_PARAMS + [OpenApiParameter("status", str, enum=PaymentIntent.STATUSES),
                                              OpenApiParameter("source_account", str)])
     def get(self, request: Request) -> Response:
-        queryset = PaymentIntent.objects.filter(tenant=self.tenant)
-        cursor_queryset = queryset
-        queryset = self.choice_filter(queryset, "status", INTENT_STATUSES)
-        if request.query_params.get("source_account"):
-            queryset = queryset.filter(source_account_id=request.query_params["source_account"])
-        return self.list_response(queryset, payment_intent_body, cursor_queryset=cursor_queryset)
+        status_filter = self.choice_param("status", INTENT_STATUSES)
+        intents = intents_of(self.tenant, status=status_filter,
+                             source_account_id=request.query_params.get("source_account"))
+        return self.list_response(intents, payment_intent_body)
 
     @extend_schema(operation_id="payment_intents_create", request=PaymentIntentCreateInput,
                    responses={201: PaymentIntentBody})
@@ -129,7 +128,7 @@ class PaymentIntentDeclineView(TenantAPIView):
 class PayoutListCreateView(TenantAPIView):
     @extend_schema(operation_id="payouts_list", responses=ListOf(PayoutBody), parameters=LIST_PARAMS)
     def get(self, request: Request) -> Response:
-        return self.list_response(Payout.objects.filter(tenant=self.tenant), payout_body)
+        return self.list_response(payouts_of(self.tenant), payout_body)
 
     @extend_schema(operation_id="payouts_create", request=PayoutCreateInput, responses={201: PayoutBody})
     @problems(InsufficientFunds, AccountNotActive, PolicyDenied)
@@ -153,7 +152,7 @@ class PolicyRuleListCreateView(TenantAPIView):
 
     @extend_schema(operation_id="policy_rules_list", responses=ListOf(PolicyRuleBody), parameters=LIST_PARAMS)
     def get(self, request: Request) -> Response:
-        return self.list_response(PolicyRule.objects.filter(tenant=self.tenant), policy_rule_body)
+        return self.list_response(policy_rules_of(self.tenant), policy_rule_body)
 
     @extend_schema(operation_id="policy_rules_create", request=PolicyRuleInput, responses={201: PolicyRuleBody})
     def post(self, request: Request) -> Response:

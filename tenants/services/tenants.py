@@ -18,3 +18,14 @@ def tenant_create(*, slug: str, name: str, actor: Actor) -> Tenant:
         tenant.full_clean()
         tenant.save()
         return tenant
+
+
+def tenant_rename(*, tenant: Tenant, name: str, actor: Actor, reason: str) -> Tenant:
+    """A tenant's display name (its slug and id never change); the reason stays in its history."""
+    with transaction.atomic(), acting_as(actor):
+        locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
+        locked.name = name
+        locked.full_clean()
+        locked._change_reason = reason or "renamed"  # type: ignore[attr-defined]
+        locked.save(update_fields=["name"])
+        return locked

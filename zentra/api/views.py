@@ -99,11 +99,16 @@ class TenantAPIView(APIView):
         return Response(list_body([render(obj) for obj in page], has_more))
 
     def choice_filter(self, queryset: QuerySet[M], param: str, choices: Any, field: str | None = None) -> QuerySet[M]:
+        value = self.choice_param(param, choices)
+        return queryset if value is None else queryset.filter(**{field or param: value})
+
+    def choice_param(self, param: str, choices: Any) -> str | None:
+        """A filter's value, which must be one of `choices` (400 otherwise), or None."""
         value = self.request.query_params.get(param)
         if value is None:
-            return queryset
+            return None
         if value not in choices:
             allowed = ", ".join(sorted(choices))
             raise ValidationFailed(f"{param}: unknown value {value!r}",
                                    errors=[{"field": param, "message": f"Must be one of {allowed}."}])
-        return queryset.filter(**{field or param: value})
+        return value
