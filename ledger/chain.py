@@ -1,4 +1,4 @@
-"""The per-account hash chain over entries (ARCHITECTURE.md, "Evidence").
+"""The per-account hash chain over entries (docs/architecture.md, "Evidence").
 
 hash = sha256(previous entry's hash of this account + canonical content). An edit made behind
 the application's back (even by a superuser with triggers disabled) breaks the chain visibly.

@@ -1,4 +1,4 @@
-"""Ledger errors, each with the problem code of API.md.
+"""Ledger errors, each with the problem code of docs/api.md.
 
 ZentraError
   NotFound            -> not_found (404)

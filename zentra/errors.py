@@ -1,4 +1,4 @@
-"""The domain error hierarchy. Each error carries the stable problem code of API.md.
+"""The domain error hierarchy. Each error carries the stable problem code of docs/api.md.
 
 ZentraError
   ValidationFailed (400 validation_error)

@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 
 from audit.actors import Actor, acting_as
 from audit.context import current_request_id
-from audit.services import access_denial_record
+from audit.services.evidence import access_denial_record
 from ledger.locks import lock_holds, lock_tenant_accounts
 from ledger.models import CREDIT, DEBIT, Account, Hold
 from ledger.services.holds import hold_capture_locked

@@ -1,4 +1,4 @@
-"""Idempotency-Key, as API.md says: one effect per (tenant, key), whatever the client retries."""
+"""Idempotency-Key, as docs/api.md says: one effect per (tenant, key), whatever the client retries."""
 
 import json
 import threading

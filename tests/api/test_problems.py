@@ -1,4 +1,4 @@
-"""Every refusal is an RFC 9457 problem with the code of API.md, and writes nothing."""
+"""Every refusal is an RFC 9457 problem with the code of docs/api.md, and writes nothing."""
 
 import json
 
@@ -67,7 +67,7 @@ def test_malformed_json_is_400_and_writes_nothing_but_the_stored_answer(tenant_a
     assert_problem(response, 400, "validation_error")
     after = snapshot(tenant_a)
     assert {k: v for k, v in after.items() if k != "keys"} == {k: v for k, v in before.items() if k != "keys"}
-    # A 4xx is stored for replay (API.md), and that is the only row written.
+    # A 4xx is stored for replay (docs/api.md), and that is the only row written.
     assert after["keys"] == before["keys"] + 1
     assert IdempotencyKey.objects.get(key="raw").response_status == 400
 

@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from audit.actors import Actor
 from audit.models import AccessDenial, RequestRecord
-from audit.services import access_denial_record, request_record_write
+from audit.services.evidence import access_denial_record, request_record_write
 from ledger.models import Account
 from tenants.models import Membership, Tenant
 from tenants.services.tenants import tenant_create

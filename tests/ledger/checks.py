@@ -73,7 +73,7 @@ def signed(direction: str, amount: int, normal_balance: str) -> int:
 
 
 def assert_ledger_consistent(tenant) -> dict[str, int]:
-    """Every invariant of ARCHITECTURE.md's money model over one tenant's ledger.
+    """Every invariant of docs/architecture.md's money model over one tenant's ledger.
 
     Returns the stored balance of each account, for callers that also keep a model.
     """

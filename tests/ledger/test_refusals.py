@@ -1,4 +1,4 @@
-"""Every refusal of the ledger API answers the problem API.md names and writes nothing:
+"""Every refusal of the ledger API answers the problem docs/api.md names and writes nothing:
 no transaction, no entry, no event, and no account balance moves."""
 
 from __future__ import annotations
@@ -334,7 +334,7 @@ def test_an_amount_that_is_not_a_positive_json_integer_is_a_400(tenant_a, book, 
 def test_the_largest_amount_is_accepted(tenant_a, book, make_account):
     # given: a bank account nothing has moved through yet
     bank = make_account(account_type="external", normal_balance="debit", allow_overdraft=True)
-    # when: 2^63-1, API.md's upper bound, into an empty account
+    # when: 2^63-1, docs/api.md's upper bound, into an empty account
     response = tenant_a.post("/v1/transactions", transfer_body(bank, book.bob, 2**63 - 1))
     # then
     assert response.status_code == 201, response.json()

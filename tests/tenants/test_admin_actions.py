@@ -341,3 +341,20 @@ def test_operator_cannot_manage_memberships(client, tenant_a, newcomer):
     assert response.status_code == 403
     assert not Membership.objects.filter(user=newcomer).exists()
     assert not fresh(newcomer).has_perm("tenants.manage_tenant", tenant_a.tenant)
+
+
+def test_renaming_a_tenant_asks_why_and_goes_through_the_service(client, tenant_a):
+    # given
+    owner = tenant_a.member("owner")
+    client.force_login(owner)
+    url = reverse("admin:tenants_tenant_change", args=[tenant_a.tenant.pk])
+    # when: no reason, then a reason
+    refused = client.post(url, {"name": "Alpha Payments Ltd"})
+    saved = client.post(url, {"name": "Alpha Payments Ltd", "reason": "legal name after incorporation"})
+    # then
+    assert refused.status_code == 200 and "reason" in refused.context["adminform"].form.errors
+    assert saved.status_code == 302
+    tenant_a.tenant.refresh_from_db()
+    latest = tenant_a.tenant.history.first()
+    assert tenant_a.tenant.name == "Alpha Payments Ltd"
+    assert (latest.history_user_id, latest.history_change_reason) == (owner.pk, "legal name after incorporation")

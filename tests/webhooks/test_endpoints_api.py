@@ -1,4 +1,4 @@
-"""The webhook endpoints API and replay, as API.md describes them; bad input and other tenants'
+"""The webhook endpoints API and replay, as docs/api.md describes them; bad input and other tenants'
 keys are refused with problems and write nothing."""
 
 from __future__ import annotations

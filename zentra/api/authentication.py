@@ -11,7 +11,7 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
 from audit.actors import Actor
-from audit.services import access_denial_record
+from audit.services.evidence import access_denial_record
 from tenants.keys import key_matches, parse_prefix
 from tenants.models import ApiKey
 

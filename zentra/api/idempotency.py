@@ -1,4 +1,4 @@
-"""Idempotency-Key handling, exactly as API.md says.
+"""Idempotency-Key handling, exactly as docs/api.md says.
 
 A POST claims its key in a committed transaction of its own before the handler runs:
 a concurrent request with the same key then finds the claim and gets 409. The answer is

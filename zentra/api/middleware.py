@@ -8,7 +8,7 @@ import time
 from django.conf import settings
 
 from audit.context import serving
-from audit.services import request_record_write
+from audit.services.evidence import request_record_write
 from zentra.ids import new_id
 
 from .problems import problem_json_response

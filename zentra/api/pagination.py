@@ -1,4 +1,4 @@
-"""Cursor pagination of API.md: ?limit=1..100 (default 25), ?starting_after=<id>, newest first."""
+"""Cursor pagination of docs/api.md: ?limit=1..100 (default 25), ?starting_after=<id>, newest first."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
-from audit.services import access_denial_record
+from audit.services.evidence import access_denial_record
 
 
 class TenantApiKeyPermission(BasePermission):
