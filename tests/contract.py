@@ -99,7 +99,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     missing = sorted(CONTRACT.operations() - CONTRACT.exercised)
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter:
-        reporter.ensure_newline()
+        reporter.write("\n")
     if missing:
         lines = "\n".join(f"  {method.upper()} {path}" for method, path in missing)
         if reporter:

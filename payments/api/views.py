@@ -1,5 +1,6 @@
 """The payments API: payment intents, payouts, policy rules and inbound provider events."""
 
+from collections.abc import Callable
 from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -103,26 +104,35 @@ class PaymentIntentCancelView(TenantAPIView):
         return Response(payment_intent_body(intent))
 
 
-class PaymentIntentApproveView(TenantAPIView):
+class _ReviewDecisionView(TenantAPIView):
+    decide: Callable[..., PaymentIntent]
+
+    def post(self, request: Request, intent_id: str) -> Response:
+        reason = _validated(RequiredReasonInput, request)["reason"]
+        intent = type(self).decide(tenant=self.tenant, intent_id=intent_id, actor=self.actor, reason=reason)
+        return Response(payment_intent_body(intent))
+
+
+class PaymentIntentApproveView(_ReviewDecisionView):
     """Decide an intent in review: it goes on to the provider routes."""
+
+    decide = payment_intent_approve
 
     @extend_schema(operation_id="payment_intents_approve", request=RequiredReasonInput, responses=PaymentIntentBody)
     @problems(InvalidStateTransition)
     def post(self, request: Request, intent_id: str) -> Response:
-        reason = _validated(RequiredReasonInput, request)["reason"]
-        intent = payment_intent_approve(tenant=self.tenant, intent_id=intent_id, actor=self.actor, reason=reason)
-        return Response(payment_intent_body(intent))
+        return super().post(request, intent_id)
 
 
-class PaymentIntentDeclineView(TenantAPIView):
+class PaymentIntentDeclineView(_ReviewDecisionView):
     """Decide an intent in review: it fails and its hold is released."""
+
+    decide = payment_intent_decline
 
     @extend_schema(operation_id="payment_intents_decline", request=RequiredReasonInput, responses=PaymentIntentBody)
     @problems(InvalidStateTransition)
     def post(self, request: Request, intent_id: str) -> Response:
-        reason = _validated(RequiredReasonInput, request)["reason"]
-        intent = payment_intent_decline(tenant=self.tenant, intent_id=intent_id, actor=self.actor, reason=reason)
-        return Response(payment_intent_body(intent))
+        return super().post(request, intent_id)
 
 
 class PayoutListCreateView(TenantAPIView):

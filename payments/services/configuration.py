@@ -7,7 +7,8 @@ is validated the same way, and leaves a history row naming who changed what and 
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from django.db import transaction
 
@@ -18,6 +19,8 @@ from tenants.selectors import Scope, tenant_object
 from zentra.errors import ValidationFailed
 
 from ..models import PolicyRule, Provider, ProviderRoute
+
+M = TypeVar("M", PolicyRule, Provider, ProviderRoute)
 
 # The parameters each kind of rule takes: name -> (required, what it must be).
 RULE_PARAMS: dict[str, dict[str, tuple[bool, str]]] = {
@@ -109,20 +112,32 @@ def policy_rule_update(*, tenant: Tenant, rule_id: str, actor: Actor, reason: st
                        **changes: Any) -> PolicyRule:
     """Change some of a rule's fields (kind, position, enabled, currency, rail, params,
     description); the rule as a whole is checked again."""
-    unknown = sorted(set(changes) - set(RULE_FIELDS))
+    def check(rule: PolicyRule) -> None:
+        policy_rule_check(tenant=tenant, kind=rule.kind, params=rule.params, currency=rule.currency, rail=rule.rail)
+
+    return _change(PolicyRule, tenant=tenant, object_id=rule_id, actor=actor, reason=reason, changes=changes,
+                   allowed=RULE_FIELDS, label="policy rule", check=check)
+
+
+def _change(model: type[M], *, tenant: Tenant, object_id: str, actor: Actor, reason: str, changes: dict[str, Any],
+            allowed: tuple[str, ...], label: str, check: Callable[[M], None] | None = None) -> M:
+    """The one way configuration changes: only known fields, on the tenant's row, locked,
+    checked whole, saved with the reason in its history."""
+    unknown = sorted(set(changes) - set(allowed))
     if unknown:
         raise ValidationFailed(f"Unknown fields {', '.join(unknown)}",
                                errors=[{"field": name, "message": "Unknown field."} for name in unknown])
     with transaction.atomic(), acting_as(actor):
-        rule = tenant_object(PolicyRule, rule_id, scope=Scope.of_tenant(tenant.id, actor),
-                             action="change policy rule", label="policy rule", lock=True)
+        obj = tenant_object(model, object_id, scope=Scope.of_tenant(tenant.id, actor), action=f"change {label}",
+                            label=label, lock=True)
         for name, value in changes.items():
-            setattr(rule, name, value)
-        policy_rule_check(tenant=tenant, kind=rule.kind, params=rule.params, currency=rule.currency, rail=rule.rail)
-        rule.full_clean()
-        rule._change_reason = reason or "changed"  # type: ignore[attr-defined]
-        rule.save()
-        return rule
+            setattr(obj, name, value)
+        if check is not None:
+            check(obj)
+        obj.full_clean()
+        obj._change_reason = reason or "changed"  # type: ignore[attr-defined]
+        obj.save()
+        return obj
 
 
 # --- providers and routes --------------------------------------------------------------------
@@ -147,19 +162,8 @@ PROVIDER_FIELDS = ("mode", "outage", "settle_delay_seconds")
 
 def provider_update(*, tenant: Tenant, provider_id: str, actor: Actor, reason: str, **changes: Any) -> Provider:
     """Change how a sandbox provider behaves (mode, outage, settlement delay)."""
-    unknown = sorted(set(changes) - set(PROVIDER_FIELDS))
-    if unknown:
-        raise ValidationFailed(f"Unknown fields {', '.join(unknown)}",
-                               errors=[{"field": name, "message": "Unknown field."} for name in unknown])
-    with transaction.atomic(), acting_as(actor):
-        provider = tenant_object(Provider, provider_id, scope=Scope.of_tenant(tenant.id, actor),
-                                 action="change provider", label="provider", lock=True)
-        for name, value in changes.items():
-            setattr(provider, name, value)
-        provider.full_clean()
-        provider._change_reason = reason or "changed"  # type: ignore[attr-defined]
-        provider.save(update_fields=list(changes) or None)
-        return provider
+    return _change(Provider, tenant=tenant, object_id=provider_id, actor=actor, reason=reason, changes=changes,
+                   allowed=PROVIDER_FIELDS, label="provider")
 
 
 ROUTE_FIELDS = ("provider_id", "rail", "priority", "currencies", "enabled", "failure_threshold", "cooldown_seconds")
@@ -194,20 +198,8 @@ def route_create(*, tenant: Tenant, provider_id: str, actor: Actor, reason: str,
 
 
 def route_update(*, tenant: Tenant, route_id: str, actor: Actor, reason: str, **changes: Any) -> ProviderRoute:
-    unknown = sorted(set(changes) - set(ROUTE_FIELDS))
-    if unknown:
-        raise ValidationFailed(f"Unknown fields {', '.join(unknown)}",
-                               errors=[{"field": name, "message": "Unknown field."} for name in unknown])
-    with transaction.atomic(), acting_as(actor):
-        route = tenant_object(ProviderRoute, route_id, scope=Scope.of_tenant(tenant.id, actor),
-                              action="change route", label="route", lock=True)
-        for name, value in changes.items():
-            setattr(route, name, value)
-        _route_check(tenant, route)
-        route.full_clean()
-        route._change_reason = reason or "changed"  # type: ignore[attr-defined]
-        route.save()
-        return route
+    return _change(ProviderRoute, tenant=tenant, object_id=route_id, actor=actor, reason=reason, changes=changes,
+                   allowed=ROUTE_FIELDS, label="route", check=lambda route: _route_check(tenant, route))
 
 
 def route_circuit_close(*, tenant: Tenant, route_id: str, actor: Actor, reason: str) -> ProviderRoute:
