@@ -12,6 +12,7 @@ missing, and the caller answers 404 through the one tenant-scoped lookup (tenant
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 from audit.actors import Actor
 from tenants.selectors import Scope, first_missing, object_not_found, tenant_object
@@ -77,6 +78,12 @@ def lock_account_with_system(*, tenant_id: str, account_id: str, system_type: st
     return account, next(iter(rows.values()), None)
 
 
+def lock_tenant_account(*, tenant_id: str, account_id: str, actor: Actor, action: str) -> Account:
+    """One account of the tenant, locked (a change of its status)."""
+    return tenant_object(Account, account_id, scope=Scope.of_tenant(tenant_id, actor), action=action, label="account",
+                         lock=True)
+
+
 def lock_transaction(*, tenant_id: str, transaction_id: str, actor: Actor) -> LedgerTransaction:
     """Serialises reversals of one transaction (a row lock, not an update: entries stay append-only)."""
     return tenant_object(LedgerTransaction, transaction_id, scope=Scope.of_tenant(tenant_id, actor),
@@ -96,3 +103,12 @@ def lock_holds(hold_ids: Iterable[str], *, skip_locked: bool = False) -> list[Ho
         return []
     return list(holds_with_transaction_refs(Hold.objects.select_for_update(of=("self",), skip_locked=skip_locked))
                 .select_related("tenant").filter(pk__in=ids).order_by("pk"))
+
+
+def lock_due_holds(*, now: datetime, batch: int) -> list[Hold]:
+    """The expiry job's next batch: active holds past their expiry whose account takes entries,
+    oldest first, skipping those another run holds (so runs share the work)."""
+    return list(holds_with_transaction_refs(
+        Hold.objects.select_for_update(of=("self",), skip_locked=True).select_related("tenant"))
+        .filter(status=Hold.ACTIVE, expires_at__lte=now, account__status=Account.ACTIVE)
+        .order_by("expires_at")[:batch])

@@ -13,12 +13,12 @@ from django.db import IntegrityError, transaction
 
 from audit.actors import Actor, acting_as
 from tenants.models import Tenant
-from tenants.selectors import Scope, tenant_object
 from webhooks.services.outbox import event_emit
 from zentra.errors import ValidationFailed
 
 from .. import currencies
 from ..errors import AccountNotEmpty, InvalidStateTransition
+from ..locks import lock_tenant_account
 from ..models import ACCOUNT_TYPES, CREDIT, DEBIT, SYSTEM_ACCOUNT_TYPES, Account
 from ..selectors import hold_totals
 from ..shapes import account_body
@@ -124,8 +124,8 @@ _TRANSITIONS = {
 def _account_transition(*, tenant: Tenant, account_id: str, action: str, actor: Actor, reason: str) -> Account:
     allowed_from, target, event_type = _TRANSITIONS[action]
     with transaction.atomic(), acting_as(actor):
-        account = tenant_object(Account, account_id, scope=Scope.of_tenant(tenant.id, actor),
-                                action=f"{action} account", label="account", lock=True)
+        account = lock_tenant_account(tenant_id=tenant.id, account_id=account_id, actor=actor,
+                                      action=f"{action} account")
         if account.status not in allowed_from:
             raise InvalidStateTransition(f"Cannot {action} account {account.id}: it is {account.status}")
         if action == "close":

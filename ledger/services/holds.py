@@ -26,9 +26,16 @@ from webhooks.services.outbox import event_emit
 from zentra.errors import ValidationFailed
 
 from ..errors import AmountExceedsHold, CurrencyMismatch, HoldNotActive
-from ..locks import lock_account_with_system, lock_accounts, lock_holds, lock_tenant_accounts, lock_tenant_hold
+from ..locks import (
+    lock_account_with_system,
+    lock_accounts,
+    lock_due_holds,
+    lock_holds,
+    lock_tenant_accounts,
+    lock_tenant_hold,
+)
 from ..models import CREDIT, DEBIT, Account, Hold, LedgerTransaction
-from ..selectors import holds_with_transaction_refs, reserve_account_of
+from ..selectors import reserve_account_of
 from ..shapes import hold_body
 from .postings import EntryInput, post_entries, with_lapsed_holds_retry
 
@@ -292,10 +299,7 @@ def _expire_batch(*, actor: Actor, batch: int) -> int:
     with acting_as(actor):
         # Holds whose account is frozen or closed wait: the account takes no entries until an
         # operator acts, and one such hold must not stall the expiry of every other.
-        holds = list(holds_with_transaction_refs(
-            Hold.objects.select_for_update(of=("self",), skip_locked=True).select_related("tenant"))
-            .filter(status=Hold.ACTIVE, expires_at__lte=timezone.now(), account__status=Account.ACTIVE)
-            .order_by("expires_at")[:batch])
+        holds = lock_due_holds(now=timezone.now(), batch=batch)
         if not holds:
             return 0
         locked = lock_accounts([account_id for h in holds for account_id in (h.account_id, h.reserve_account_id)])
