@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PORT ?= 8000
 
-.PHONY: install lock lint run test bench migrate services clean
+.PHONY: install lock lint run test bench migrate services browser clean
 
 install: $(STAMP)
 
@@ -31,6 +31,9 @@ lint: install
 services:
 	@bash scripts/ensure-services
 
+browser:
+	@bash scripts/ensure-chromium
+
 migrate: install services
 	DJANGO_DEBUG=1 $(PY) manage.py ensure_database
 	DJANGO_DEBUG=1 $(PY) manage.py migrate --noinput
@@ -40,7 +43,7 @@ run: migrate
 	DJANGO_DEBUG=1 ZENTRA_WEBHOOK_ALLOW_PRIVATE=$${ZENTRA_WEBHOOK_ALLOW_PRIVATE:-1} ZENTRA_PORT=$(PORT) \
 		PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start -f Procfile
 
-test: install services lint
+test: install services browser lint
 	$(PY) -m pytest --contract-coverage
 
 bench: migrate

@@ -18,17 +18,18 @@ class EvidenceAdmin(TenantScopedAdmin):
 
 @admin.register(AccessDenial)
 class AccessDenialAdmin(EvidenceAdmin):
-    list_display = ["created_at", "actor", "actor_label", "role", "action", "target", "target_tenant_id", "reason",
-                    "request_id"]
+    list_display = ["created_at", "actor_name", "role", "action", "target", "reason"]
     search_fields = ["actor", "actor_label", "target", "request_id"]
     date_hierarchy = "created_at"
 
     def scope(self, request, queryset, perm=None):
-        # A tenant's compliance sees refusals by its own people and attempts on its own objects.
+        # A tenant's compliance sees refusals by its own people (whichever tenant they acted
+        # in) and attempts on its own objects.
         ids = self.allowed_tenant_ids(request, perm or self.view_perm)
         if ids is None:
             return queryset
-        return queryset.filter(Q(tenant_id__in=ids) | Q(target_tenant_id__in=ids))
+        return queryset.filter(Q(tenant_id__in=ids) | Q(target_tenant_id__in=ids)
+                               | Q(actor_tenant_ids__overlap=list(ids)))
 
     def tenant_of(self, obj):
         return obj.target_tenant_id or obj.tenant_id
@@ -36,8 +37,7 @@ class AccessDenialAdmin(EvidenceAdmin):
 
 @admin.register(RequestRecord)
 class RequestRecordAdmin(EvidenceAdmin):
-    list_display = ["created_at", "request_id", "actor", "method", "path", "status", "idempotency_key",
-                    "idempotent_replay", "duration_ms"]
+    list_display = ["created_at", "request_id", "actor_name", "method", "path", "status", "duration_ms"]
     list_filter = ["method", "status", "idempotent_replay"]
     search_fields = ["request_id", "path", "idempotency_key", "actor"]
     date_hierarchy = "created_at"

@@ -1,3 +1,5 @@
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 
 
@@ -12,7 +14,10 @@ class AccessDenial(models.Model):
     actor = models.CharField(max_length=200)
     actor_label = models.CharField(max_length=200, blank=True, default="")
     tenant_id = models.CharField(max_length=40, blank=True, default="", db_index=True,
-                                 help_text="The tenant the actor was acting for.")
+                                 help_text="The tenant the actor was acting for, when it was one.")
+    # Every tenant the actor belongs to (an operator may belong to several): each of their
+    # compliance reviewers sees the refusal.
+    actor_tenant_ids = ArrayField(models.CharField(max_length=40), default=list, blank=True)
     role = models.CharField(max_length=100, blank=True, default="")
     action = models.CharField(max_length=200)
     target = models.CharField(max_length=200, blank=True, default="")
@@ -23,7 +28,8 @@ class AccessDenial(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["tenant_id", "-created_at"], name="denial_tenant_time")]
+        indexes = [models.Index(fields=["tenant_id", "-created_at"], name="denial_tenant_time"),
+                   GinIndex(fields=["actor_tenant_ids"], name="denial_actor_tenants")]
 
     def __str__(self) -> str:
         return f"{self.actor} denied {self.action} {self.target}"

@@ -8,6 +8,8 @@ from django.db.models import Q
 from audit.history import tracked_history
 from zentra.ids import new_id
 
+from .currencies import format_minor
+
 ACCOUNT_TYPES = ["operating", "customer", "merchant", "settlement", "payout", "reserve", "fees", "external"]
 SYSTEM_ACCOUNT_TYPES = ["reserve", "settlement", "payout"]
 CLIENT_ACCOUNT_TYPES = [t for t in ACCOUNT_TYPES if t not in SYSTEM_ACCOUNT_TYPES]
@@ -180,7 +182,7 @@ class LedgerEntry(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.direction} {self.amount} {self.currency} on {self.account_id} #{self.sequence}"
+        return f"{self.direction} {format_minor(self.amount, self.currency)} on {self.account_id} #{self.sequence}"
 
 
 def new_reconciliation_id() -> str:
@@ -291,7 +293,7 @@ class Hold(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.id} {self.amount} {self.currency} {self.status}"
+        return f"{self.id} {format_minor(self.amount, self.currency)} {self.status}"
 
     @property
     def remaining(self) -> int:

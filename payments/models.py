@@ -5,6 +5,7 @@ from django.db import models
 from django.db.models import Q
 
 from audit.history import tracked_history
+from ledger.currencies import format_minor
 from ledger.models import Account, Hold
 from zentra.ids import new_id
 
@@ -153,7 +154,7 @@ class PaymentIntent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.id} {self.amount} {self.currency} {self.status}"
+        return f"{self.id} {format_minor(self.amount, self.currency)} {self.status}"
 
 
 class IntentTransition(models.Model):
@@ -247,3 +248,6 @@ class Payout(models.Model):
             models.CheckConstraint(condition=Q(amount__gt=0), name="payout_amount_positive"),
             models.CheckConstraint(condition=Q(status__in=["pending", "paid", "failed"]), name="payout_status_known"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.id} {format_minor(self.amount, self.currency)} {self.status}"

@@ -84,13 +84,14 @@ class ApiKeyAdmin(TenantScopedAdmin):
     list_display = ["name", "tenant", "masked", "scope", "created_at", "last_used_at", "revoked_at"]
     list_filter = ["scope", ("revoked_at", admin.EmptyFieldListFilter)]
     search_fields = ["name", "prefix", "id"]
-    readonly_fields = ["id", "masked", "created_at", "created_by", "last_used_at", "revoked_at"]
+    readonly_fields = ["id", "masked", "created_at", "created_by_name", "last_used_at", "revoked_at"]
     actions = ["revoke"]
 
     def get_fields(self, request, obj=None):
         if obj is None:
             return ["tenant", "name", "scope"]
-        return ["id", "tenant", "name", "scope", "masked", "created_at", "created_by", "last_used_at", "revoked_at"]
+        return ["id", "tenant", "name", "scope", "masked", "created_at", "created_by_name", "last_used_at",
+                "revoked_at"]
 
     def get_readonly_fields(self, request, obj=None):
         return self.readonly_fields + (["tenant", "name", "scope"] if obj is not None else [])

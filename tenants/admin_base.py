@@ -19,16 +19,25 @@ from simple_history.admin import SimpleHistoryAdmin
 from audit.actors import Actor
 from audit.context import current_request_id
 from audit.services.evidence import access_denial_record
+from backoffice.templatetags.zentra import actor_name, json_table
+from ledger.currencies import format_minor
 from zentra.errors import ZentraError
 
 from .models import Tenant
 from .roles import OPERATE, VIEW
-from .selectors import object_not_found, roles_of, tenant_ids_for_user, user_scope
+from .selectors import member_tenant_ids, object_not_found, roles_of, tenant_ids_for_user, user_scope
 
 
 def deny(request, *, action: str, target: str = "", target_tenant_id: str = "", reason: str) -> None:
+    """One AccessDenial per refused admin request, naming every tenant of the user (so each of
+    their compliance reviewers sees it) and the user's roles."""
+    if getattr(request, "_zentra_denied", False):
+        return
+    request._zentra_denied = True
     user = request.user
+    tenants = member_tenant_ids(user)
     access_denial_record(actor=Actor.for_user(user), role=roles_of(user), action=action, target=target,
+                         tenant_id=tenants[0] if len(tenants) == 1 else "", actor_tenant_ids=tenants,
                          target_tenant_id=target_tenant_id, reason=reason,
                          request_id=getattr(request, "request_id", None) or current_request_id())
 
@@ -65,7 +74,52 @@ def form_errors_from(form: forms.BaseForm, exc: ZentraError) -> None:
         form.add_error(None, f"{exc.detail} ({exc.code})")
 
 
-class ReadOnlyInline(admin.TabularInline):
+def _json_shown(name: str):
+    @admin.display(description=name.replace("_", " "))
+    def show(self, obj):
+        return json_table(getattr(obj, name))
+
+    return show
+
+
+def _actor_shown(name: str, label: str):
+    @admin.display(description=label)
+    def show(self, obj):
+        return actor_name(getattr(obj, name)) if getattr(obj, name) else "—"
+
+    return show
+
+
+class Readable:
+    """How people read what the models store: JSON as key/value tables, actors by name."""
+
+    metadata_table = _json_shown("metadata")
+    params_table = _json_shown("params")
+    data_table = _json_shown("data")
+    request_headers_table = _json_shown("request_headers")
+    actor_name = _actor_shown("actor", "actor")
+    resolved_by_name = _actor_shown("resolved_by", "resolved by")
+    created_by_name = _actor_shown("created_by", "created by")
+    requested_by_name = _actor_shown("requested_by", "requested by")
+    @admin.display(description="actor")
+    def history_actor_name(self, obj):
+        # Evidence pages name the actor and keep its stable id beside the name.
+        return f"{actor_name(obj.history_actor)} ({obj.history_actor})" if obj.history_actor else "—"
+
+    @admin.display(description="account", ordering="account__name")
+    def account_label(self, obj):
+        return account_label_of(obj.account)
+
+    @admin.display(description="amount", ordering="amount")
+    def amount_shown(self, obj):
+        return format_minor(obj.amount, obj.currency)
+
+
+def account_label_of(account) -> str:
+    return account.name or account.customer or f"{account.account_type} {account.currency}"
+
+
+class ReadOnlyInline(Readable, admin.TabularInline):
     """Rows shown under a parent the operator may already see (the parent's admin scopes it)."""
 
     extra = 0
@@ -90,7 +144,7 @@ class ReasonForm(forms.Form):
                              help_text="Why: kept with the change as evidence.")
 
 
-class TenantScopedAdmin(SimpleHistoryAdmin):
+class TenantScopedAdmin(Readable, SimpleHistoryAdmin):
     # The column holding the owning tenant's id.
     tenant_field = "tenant_id"
     view_perm = VIEW
@@ -98,7 +152,8 @@ class TenantScopedAdmin(SimpleHistoryAdmin):
     change_perm: str | None = None
     delete_perm: str | None = None
     # history_user is empty when an API key or the system acted; the actor column always says who.
-    history_list_display = ["history_actor"]
+    history_list_display = ["history_actor_name"]
+
 
     # --- which tenants ------------------------------------------------------------------
 
@@ -199,6 +254,16 @@ class TenantScopedAdmin(SimpleHistoryAdmin):
                     deny(request, action=f"admin:list {self.model._meta.label_lower}", target=wanted,
                          target_tenant_id=wanted, reason="tenant outside the operator's tenants")
                 raise Http404("No such tenant")
+        if request.method == "POST":
+            # An action the role is not offered (a viewer's forged "freeze"): Django would only
+            # say "no action selected"; it is a refusal, and it leaves evidence.
+            offered = self.get_actions(request)
+            forged = [name for name in request.POST.getlist("action") if name and name not in offered]
+            if forged:
+                deny(request, action=f"admin:{forged[0]} {self.model._meta.label_lower}",
+                     target=",".join(request.POST.getlist(helpers.ACTION_CHECKBOX_NAME))[:200],
+                     reason="the role is not offered this action")
+                raise PermissionDenied
         return super().changelist_view(request, extra_context=extra_context)
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):

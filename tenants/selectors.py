@@ -56,6 +56,12 @@ class Scope:
     def role_for_evidence(self) -> str:
         return self.role or (roles_of(self.user) if self.user is not None else "")
 
+    def tenants_for_evidence(self) -> list[str]:
+        """Every tenant the actor belongs to: each one's compliance sees the actor's refusals."""
+        if self.user is not None:
+            return member_tenant_ids(self.user)
+        return sorted(self.tenant_ids or [])
+
 
 def scoped(queryset: QuerySet[M], scope: Scope, *, tenant_field: str = "tenant_id") -> QuerySet[M]:
     if scope.tenant_ids is None:
@@ -92,7 +98,7 @@ def object_not_found(model: type[Model], object_id: str, *, scope: Scope, action
         owner = None
     if owner is not None and not scope.allows(owner):
         access_denial_record(actor=scope.actor, tenant_id=scope.acting_tenant_id, role=scope.role_for_evidence(),
-                             action=current_operation() or action,
+                             actor_tenant_ids=scope.tenants_for_evidence(), action=current_operation() or action,
                              target=str(object_id), target_tenant_id=str(owner),
                              reason=f"{label} belongs to another tenant", request_id=current_request_id())
     errors = [{"field": field, "message": f"No such {label}."}] if field else None
@@ -131,6 +137,13 @@ def user_scope(user: Any, perm: str = VIEW) -> Scope:
 
 def user_has_tenant_perm(user: Any, tenant_id: str, perm: str) -> bool:
     return tenant_id in tenant_ids_for_user(user, perm)
+
+
+def member_tenant_ids(user: Any) -> list[str]:
+    """The tenants a user is a member of, whatever the role."""
+    if user is None or not user.is_authenticated:
+        return []
+    return sorted(Membership.objects.filter(user=user).values_list("tenant_id", flat=True))
 
 
 def roles_of(user: Any) -> str:

@@ -4,7 +4,7 @@ EVENT_TYPES = frozenset({
     "account.created", "account.frozen", "account.unfrozen", "account.closed",
     "transaction.posted", "transaction.reversed",
     "hold.created", "hold.captured", "hold.released", "hold.expired",
-    "webhook_endpoint.disabled", "webhook_delivery.failed",
+    "webhook_endpoint.disabled", "webhook_endpoint.test", "webhook_delivery.failed",
     "payment_intent.created", "payment_intent.processing", "payment_intent.requires_review",
     "payment_intent.succeeded", "payment_intent.failed", "payment_intent.canceled",
     "payout.created", "payout.paid", "payout.failed",

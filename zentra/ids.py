@@ -6,6 +6,7 @@ creation time and cursor pagination on the id is stable.
 
 import os
 import time
+from datetime import datetime
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -22,3 +23,10 @@ def new_id(prefix: str) -> str:
     millis = time.time_ns() // 1_000_000
     randomness = int.from_bytes(os.urandom(10), "big")
     return f"{prefix}_{_encode(millis, 10)}{_encode(randomness, 16)}"
+
+
+def id_floor(prefix: str, instant: datetime) -> str:
+    """The smallest id of `prefix` made at or after `instant`: ids sort by time, so a range of
+    time is a range of ids (and the primary key's index serves it)."""
+    millis = int(instant.timestamp() * 1000)
+    return f"{prefix}_{_encode(millis, 10)}{'0' * 16}"

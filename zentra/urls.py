@@ -7,10 +7,6 @@ from zentra.api.health import healthz
 from zentra.api.middleware import is_api_path
 from zentra.api.problems import problem_json_response
 
-admin.site.site_header = "Zentra back office"
-admin.site.site_title = "Zentra"
-admin.site.index_title = "Operations"
-
 api_v1: list[URLPattern | URLResolver] = [
     path("openapi.json", SpectacularJSONAPIView.as_view(authentication_classes=[], permission_classes=[]),
          name="openapi"),
@@ -19,6 +15,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("ledger.api.urls")),
     path("", include("payments.api.urls")),
     path("", include("webhooks.api.urls")),
+    path("", include("backoffice.api.urls")),
     # Unknown API paths answer a problem, in DEBUG too (handler404 only serves DEBUG=0).
     re_path(r"^.*$", lambda request: not_found(request)),
 ]

@@ -18,12 +18,16 @@ def _text(value: str | None, limit: int) -> str:
 
 def access_denial_record(*, actor: Actor | str, action: str, target: str = "", tenant_id: str = "",
                          role: str = "", target_tenant_id: str = "", reason: str = "",
-                         request_id: str | None = "") -> AccessDenial:
+                         request_id: str | None = "", actor_tenant_ids: list[str] | None = None) -> AccessDenial:
+    """`tenant_id`: the tenant the actor acted for (an API key's); `actor_tenant_ids`: every
+    tenant the actor belongs to (an operator's), so each tenant's compliance sees the refusal."""
     actor_label = actor.label if isinstance(actor, Actor) else ""
+    tenants = sorted(set(actor_tenant_ids or []) | ({tenant_id} if tenant_id else set()))
     return AccessDenial.objects.create(
         actor=_text(str(actor), 200), actor_label=_text(actor_label, 200), action=_text(action, 200),
         target=_text(target, 200), tenant_id=tenant_id or "", role=_text(role, 100),
         target_tenant_id=target_tenant_id or "", reason=_text(reason, 500), request_id=request_id or "",
+        actor_tenant_ids=tenants,
     )
 
 

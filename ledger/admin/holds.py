@@ -20,12 +20,15 @@ class HoldStateFilter(admin.SimpleListFilter):
     parameter_name = "attention"
 
     def lookups(self, request, model_admin):
-        return [("expiring", "Expiring within an hour"), ("lapsed", "Expired, not yet released")]
+        return [("expiring", "Expiring within an hour"), ("expiring_day", "Expiring within 24 hours"),
+                ("lapsed", "Expired, not yet released")]
 
     def queryset(self, request, queryset):
         now = timezone.now()
         if self.value() == "expiring":
             return queryset.filter(status=Hold.ACTIVE, expires_at__gt=now, expires_at__lte=now + timedelta(hours=1))
+        if self.value() == "expiring_day":
+            return queryset.filter(status=Hold.ACTIVE, expires_at__gt=now, expires_at__lte=now + timedelta(hours=24))
         if self.value() == "lapsed":
             return queryset.filter(status=Hold.ACTIVE, expires_at__lte=now)
         return queryset
@@ -34,7 +37,7 @@ class HoldStateFilter(admin.SimpleListFilter):
 class HoldTransactionInline(ReadOnlyInline):
     model = LedgerTransaction
     fk_name = "hold"
-    readonly_fields = ("id", "kind", "description", "created_at", "actor")
+    readonly_fields = ("id", "kind", "description", "created_at", "actor_name")
     fields = readonly_fields
     verbose_name_plural = "ledger transactions of this hold"
 
@@ -47,21 +50,27 @@ class CaptureForm(forms.Form):
 
 @admin.register(Hold)
 class HoldAdmin(TenantScopedAdmin):
-    list_display = ["id", "tenant", "account", "amount_shown", "remaining_shown", "shown_status", "expires_at",
-                    "reference", "resolved_by"]
+    list_display = ["id", "account_label", "amount_shown", "remaining_shown", "shown_status", "expires_at", "reference",
+                    "tenant"]
     list_filter = ["status", HoldStateFilter, "currency"]
     search_fields = ["=id", "=account__id", "reference", "source_request_id"]
     list_select_related = ["tenant", "account"]
-    readonly_fields = ("id", "tenant", "account", "reserve_account", "amount", "currency", "captured_amount",
-                       "released_amount", "shown_status", "expires_at", "reference", "metadata", "source_request_id",
-                       "created_by", "created_at", "resolved_by", "resolution_reason", "resolved_at", "events")
+    readonly_fields = ("id", "tenant", "account", "reserve_account", "amount_shown", "captured_shown",
+                       "released_shown", "remaining_shown", "shown_status", "expires_at", "reference", "metadata_table",
+                       "source_request_id",
+                       "created_by_name", "created_at", "resolved_by_name", "resolution_reason", "resolved_at",
+                       "events")
     fields = readonly_fields
     inlines = [HoldTransactionInline]
     actions = ["release", "capture"]
 
-    @admin.display(description="amount")
-    def amount_shown(self, obj):
-        return format_minor(obj.amount, obj.currency)
+    @admin.display(description="captured")
+    def captured_shown(self, obj):
+        return format_minor(obj.captured_amount, obj.currency)
+
+    @admin.display(description="released")
+    def released_shown(self, obj):
+        return format_minor(obj.released_amount, obj.currency)
 
     @admin.display(description="remaining")
     def remaining_shown(self, obj):

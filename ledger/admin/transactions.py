@@ -5,24 +5,29 @@ from django.contrib import admin
 
 from tenants.admin_base import ReadOnlyInline, TenantScopedAdmin
 
+from ..currencies import format_minor
 from ..models import LedgerEntry, LedgerTransaction, ReconciliationBreak, ReconciliationRun
 from ..services.transfers import ledger_transaction_reverse
 
 
 class EntryInline(ReadOnlyInline):
     model = LedgerEntry
-    readonly_fields = ("id", "account", "direction", "amount", "currency", "sequence", "balance_after", "created_at")
+    readonly_fields = ("id", "account", "direction", "amount_shown", "balance_after_shown", "sequence", "created_at")
     fields = readonly_fields
+
+    @admin.display(description="balance after")
+    def balance_after_shown(self, obj):
+        return format_minor(obj.balance_after, obj.currency)
 
 
 @admin.register(LedgerTransaction)
 class LedgerTransactionAdmin(TenantScopedAdmin):
-    list_display = ["id", "kind", "description", "tenant", "reverses", "created_at", "effective_at"]
+    list_display = ["id", "kind", "description", "created_at", "tenant"]
     list_filter = ["kind"]
     search_fields = ["id", "description", "source_request_id"]
     list_select_related = ["tenant", "reverses"]
-    readonly_fields = ("id", "tenant", "kind", "description", "metadata", "reverses", "reversed_by_link",
-                       "effective_at", "created_at", "source_request_id", "actor")
+    readonly_fields = ("id", "tenant", "kind", "description", "metadata_table", "reverses", "reversed_by_link",
+                       "effective_at", "created_at", "source_request_id", "actor_name")
     fields = readonly_fields
     inlines = [EntryInline]
     actions = ["reverse"]
@@ -44,15 +49,19 @@ class LedgerTransactionAdmin(TenantScopedAdmin):
 
 @admin.register(LedgerEntry)
 class LedgerEntryAdmin(TenantScopedAdmin):
-    list_display = ["id", "account", "transaction", "direction", "amount", "currency", "sequence", "balance_after",
-                    "created_at"]
+    list_display = ["id", "account_label", "transaction_id", "direction", "amount_shown", "balance_after_shown",
+                    "sequence", "created_at"]
     list_filter = ["direction", "currency"]
     search_fields = ["=id", "=account__id", "=transaction__id"]
-    list_select_related = ["account", "transaction"]
+    list_select_related = ["account"]
     readonly_fields = ("id", "tenant", "account", "transaction", "direction", "amount", "currency", "sequence",
                        "balance_after", "hash", "created_at")
     fields = readonly_fields
     show_full_result_count = False
+
+    @admin.display(description="balance after")
+    def balance_after_shown(self, obj):
+        return format_minor(obj.balance_after, obj.currency)
 
 
 class BreakInline(ReadOnlyInline):
@@ -67,7 +76,7 @@ class ReconciliationRunAdmin(TenantScopedAdmin):
     list_display = ["id", "tenant", "status", "trigger", "started_at", "finished_at", "accounts_checked",
                     "entries_checked", "breaks_count"]
     list_filter = ["status", "trigger"]
-    readonly_fields = ("id", "tenant", "status", "trigger", "actor", "started_at", "finished_at",
+    readonly_fields = ("id", "tenant", "status", "trigger", "actor_name", "started_at", "finished_at",
                        "accounts_checked", "entries_checked", "breaks_count")
     fields = readonly_fields
     inlines = [BreakInline]

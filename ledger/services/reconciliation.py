@@ -108,9 +108,12 @@ def ledger_verify(*, tenant: Tenant, actor: Actor, trigger: str = "command", pro
                   progress_offset: int = 0, progress_total: int = 0) -> ReconciliationRun:
     """Verify one tenant's ledger and store the run with its breaks."""
     started = timezone.now()
+    # One snapshot for the whole read (unless a caller's transaction already gives one).
+    own_snapshot = not connection.in_atomic_block
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        if own_snapshot:
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         accounts_checked, entries_checked, findings = _check_tenant(tenant, progress, progress_offset,
                                                                     progress_total)
     with transaction.atomic():

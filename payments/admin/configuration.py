@@ -83,7 +83,7 @@ class PolicyRuleForm(ReasonedForm):
 @admin.register(PolicyRule)
 class PolicyRuleAdmin(ConfigurationAdmin):
     form = PolicyRuleForm
-    list_display = ["id", "tenant", "kind", "position", "enabled", "currency", "rail", "params", "description"]
+    list_display = ["kind", "tenant", "position", "enabled", "currency", "rail", "params_table", "description", "id"]
     list_filter = ["kind", "enabled"]
     fields = ["tenant", "kind", "position", "enabled", "currency", "rail", "params", "description", "reason"]
     editable = ("kind", "position", "enabled", "currency", "rail", "params", "description")
@@ -149,6 +149,22 @@ class ProviderAdmin(ConfigurationAdmin):
                                                            reason=values["reason"], mode=values["mode"]))
 
 
+class CircuitFilter(admin.SimpleListFilter):
+    title = "circuit"
+    parameter_name = "circuit"
+
+    def lookups(self, request, model_admin):
+        return [("open", "Open (route skipped)"), ("closed", "Closed")]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        if self.value() == "open":
+            return queryset.filter(down_until__gt=now)
+        if self.value() == "closed":
+            return queryset.exclude(down_until__gt=now)
+        return queryset
+
+
 class RouteForm(ReasonedForm):
     class Meta:
         model = ProviderRoute
@@ -159,9 +175,10 @@ class RouteForm(ReasonedForm):
 @admin.register(ProviderRoute)
 class ProviderRouteAdmin(ConfigurationAdmin):
     form = RouteForm
-    list_display = ["id", "tenant", "rail", "provider", "priority", "currencies", "enabled", "circuit",
-                    "consecutive_failures"]
-    list_filter = ["rail", "enabled"]
+    list_display = ["provider", "rail", "priority", "currencies", "enabled", "circuit", "consecutive_failures",
+                    "tenant"]
+    list_filter = [CircuitFilter, "rail", "enabled"]
+    list_select_related = ["provider", "tenant"]
     fields = ["tenant", "provider", "rail", "priority", "currencies", "enabled", "failure_threshold",
               "cooldown_seconds", "consecutive_failures", "down_until", "reason"]
     readonly_fields = ["consecutive_failures", "down_until"]

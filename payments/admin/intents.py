@@ -4,9 +4,8 @@ decided and carried it, and payouts."""
 from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 
-from ledger.currencies import format_minor
 from ledger.models import LedgerTransaction
-from tenants.admin_base import TenantScopedAdmin
+from tenants.admin_base import TenantScopedAdmin, account_label_of
 from webhooks.models import Event
 
 from ..models import PaymentIntent, Payout, PolicyDecision
@@ -19,20 +18,24 @@ def _rows(rows):
 
 @admin.register(PaymentIntent)
 class PaymentIntentAdmin(TenantScopedAdmin):
-    list_display = ["id", "tenant", "amount_shown", "status", "source_account", "destination_account", "route",
+    list_display = ["id", "amount_shown", "status", "source_label", "destination_label", "tenant",
                     "created_at"]
     list_filter = ["status", "currency"]
     search_fields = ["=id", "=source_account__id", "=destination_account__id", "provider_reference"]
-    list_select_related = ["tenant", "route__provider"]
+    list_select_related = ["tenant", "source_account", "destination_account"]
     readonly_fields = ["id", "tenant", "amount_shown", "status", "source_account", "destination_account", "rail",
-                       "hold", "route", "provider_reference", "failure_reason", "metadata", "created_at",
+                       "hold", "route", "provider_reference", "failure_reason", "metadata_table", "created_at",
                        "transitions_shown", "decisions_shown", "attempts_shown", "ledger_shown", "events_shown"]
     fields = readonly_fields
     actions = ["approve", "decline"]
 
-    @admin.display(description="amount")
-    def amount_shown(self, obj):
-        return format_minor(obj.amount, obj.currency)
+    @admin.display(description="from", ordering="source_account__name")
+    def source_label(self, obj):
+        return account_label_of(obj.source_account)
+
+    @admin.display(description="to", ordering="destination_account__name")
+    def destination_label(self, obj):
+        return account_label_of(obj.destination_account)
 
     @admin.display(description="transitions")
     def transitions_shown(self, obj):
@@ -76,13 +79,11 @@ class PaymentIntentAdmin(TenantScopedAdmin):
 
 @admin.register(Payout)
 class PayoutAdmin(TenantScopedAdmin):
-    list_display = ["id", "tenant", "account", "amount_shown", "status", "provider", "created_at", "resolved_at"]
+    list_display = ["id", "account_label", "amount_shown", "status", "provider", "created_at", "tenant"]
+    list_select_related = ["tenant", "account", "provider"]
     list_filter = ["status", "currency"]
     search_fields = ["=id", "=account__id"]
-    readonly_fields = ["id", "tenant", "account", "amount_shown", "status", "provider", "failure_reason", "metadata",
-                       "created_at", "resolved_at"]
+    readonly_fields = ["id", "tenant", "account", "amount_shown", "status", "provider", "failure_reason",
+                       "metadata_table", "created_at", "resolved_at"]
     fields = readonly_fields
 
-    @admin.display(description="amount")
-    def amount_shown(self, obj):
-        return format_minor(obj.amount, obj.currency)

@@ -245,10 +245,11 @@ def test_a_viewer_sees_but_cannot_act(client, tenant_a, setup_a):
         client.post(reverse(DELIVERIES), {"action": "redeliver", "_selected_action": [setup_a["failed"]],
                                           "confirm": "yes", "reason": "viewer"}),
     ]
-    # then: the pages, without actions
+    # then: the pages, without actions that change anything (a test event is for anyone who
+    # may see the endpoint)
     for page in pages:
         assert page.status_code == 200
-        assert action_choices(page) == set()
+        assert action_choices(page) <= {"send_test"}
     # then: nothing happened
     for attempt in attempts:
         assert attempt.status_code in (200, 302, 403)

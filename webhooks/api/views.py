@@ -1,14 +1,25 @@
+from collections.abc import Callable
+
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from zentra.api.fields import ReasonInput
 from zentra.api.pagination import LIST_PARAMS, list_body
-from zentra.api.schema import ListOf
+from zentra.api.schema import ListOf, problems
 from zentra.api.views import TenantAPIView
 
+from ..errors import EndpointDisabled
+from ..models import WebhookEndpoint
 from ..selectors import deliveries_of, endpoints_of, events_of
-from ..services.endpoints import endpoint_create, endpoint_delete, endpoint_rotate_secret
+from ..services.endpoints import (
+    endpoint_create,
+    endpoint_delete,
+    endpoint_disable,
+    endpoint_enable,
+    endpoint_rotate_secret,
+)
 from ..services.replay import endpoint_redeliver_failed, event_redeliver
 from ..shapes import (
     DeliveryBody,
@@ -44,6 +55,7 @@ class EventDetailView(TenantAPIView):
 
 class EventRedeliverView(TenantAPIView):
     @extend_schema(operation_id="events_redeliver", request=RedeliverInput, responses={202: ListOf(DeliveryBody)})
+    @problems(EndpointDisabled)
     def post(self, request: Request, event_id: str) -> Response:
         data = RedeliverInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -85,6 +97,43 @@ class EndpointDetailView(TenantAPIView):
         return Response(webhook_endpoint_body(endpoint))
 
 
+class _EndpointStatusView(TenantAPIView):
+    change: Callable[..., WebhookEndpoint]
+
+    def post(self, request: Request, endpoint_id: str) -> Response:
+        reason = _reason(request)
+        endpoint = type(self).change(tenant=self.tenant, endpoint_id=endpoint_id, actor=self.actor, reason=reason)
+        return Response(webhook_endpoint_body(endpoint))
+
+
+class EndpointDisableView(_EndpointStatusView):
+    """Stop sending to the endpoint; deliveries wait until it is enabled again. Emits
+    `webhook_endpoint.disabled` (to every other subscribed endpoint)."""
+
+    change = endpoint_disable
+
+    @extend_schema(operation_id="webhook_endpoints_disable", request=ReasonInput, responses=WebhookEndpointBody)
+    def post(self, request: Request, endpoint_id: str) -> Response:
+        return super().post(request, endpoint_id)
+
+
+class EndpointEnableView(_EndpointStatusView):
+    """Send to the endpoint again; what waited goes out at the next sweep."""
+
+    change = endpoint_enable
+
+    @extend_schema(operation_id="webhook_endpoints_enable", request=ReasonInput, responses=WebhookEndpointBody)
+    def post(self, request: Request, endpoint_id: str) -> Response:
+        return super().post(request, endpoint_id)
+
+
+def _reason(request: Request) -> str:
+    data = ReasonInput(data=request.data)
+    data.is_valid(raise_exception=True)
+    reason: str = data.validated_data["reason"]
+    return reason
+
+
 class EndpointRotateSecretView(TenantAPIView):
     @extend_schema(operation_id="webhook_endpoints_rotate_secret", request=None,
                    responses={200: WebhookEndpointWithSecretBody})
@@ -96,6 +145,7 @@ class EndpointRotateSecretView(TenantAPIView):
 class EndpointRedeliverFailedView(TenantAPIView):
     @extend_schema(operation_id="webhook_endpoints_redeliver_failed", request=RedeliverFailedInput,
                    responses={202: ListOf(DeliveryBody)})
+    @problems(EndpointDisabled)
     def post(self, request: Request, endpoint_id: str) -> Response:
         data = RedeliverFailedInput(data=request.data)
         data.is_valid(raise_exception=True)

@@ -9,19 +9,22 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.actors import Actor, acting_as
+from audit.context import current_request_id
 from tenants.models import Tenant
 from tenants.selectors import Scope, tenant_object
 from zentra.errors import ValidationFailed
 
 from .. import event_types
 from ..addresses import AddressRefused, check_url
-from ..models import WebhookEndpoint
+from ..errors import EndpointDisabled
+from ..models import Delivery, Event, WebhookEndpoint
 from ..shapes import webhook_endpoint_body
 from ..signing import new_secret
-from .outbox import event_emit
+from .outbox import event_emit, nudge_relay
 
 
-def _validated(url: str, patterns: list[str]) -> None:
+def endpoint_values_check(url: str, patterns: list[str]) -> None:
+    """Where a webhook may go and what it may subscribe to (the API and the admin both ask)."""
     try:
         check_url(url)
     except AddressRefused as exc:
@@ -43,7 +46,7 @@ def endpoint_create(*, tenant: Tenant, url: str, actor: Actor, event_types_filte
                     description: str = "") -> tuple[WebhookEndpoint, str]:
     """Returns the endpoint and its signing secret, which is shown this once."""
     patterns = list(dict.fromkeys(event_types_filter or ["*"]))
-    _validated(url, patterns)
+    endpoint_values_check(url, patterns)
     secret = new_secret()
     with transaction.atomic(), acting_as(actor):
         endpoint = WebhookEndpoint(tenant=tenant, url=url, event_types=patterns, description=description,
@@ -87,13 +90,11 @@ def endpoint_set_status(endpoint: WebhookEndpoint, *, enabled: bool, actor: Acto
     return endpoint
 
 
-def endpoint_disable(*, tenant: Tenant, endpoint_id: str, actor: Actor, reason: str) -> WebhookEndpoint:
-    if not reason.strip():
-        raise ValidationFailed("Disabling an endpoint needs a reason",
-                               errors=[{"field": "reason", "message": "Required."}])
+def endpoint_disable(*, tenant: Tenant, endpoint_id: str, actor: Actor, reason: str = "") -> WebhookEndpoint:
+    """Nothing more goes to the endpoint until it is enabled again (its deliveries wait)."""
     with transaction.atomic(), acting_as(actor):
         endpoint = locked_endpoint(tenant=tenant, endpoint_id=endpoint_id, actor=actor, action="disable endpoint")
-        return endpoint_set_status(endpoint, enabled=False, actor=actor, reason=reason)
+        return endpoint_set_status(endpoint, enabled=False, actor=actor, reason=reason or f"disabled by {actor}")
 
 
 def endpoint_enable(*, tenant: Tenant, endpoint_id: str, actor: Actor, reason: str = "") -> WebhookEndpoint:
@@ -112,3 +113,28 @@ def endpoint_delete(*, tenant: Tenant, endpoint_id: str, actor: Actor) -> Webhoo
         endpoint._change_reason = "deleted"  # type: ignore[attr-defined]
         endpoint.save(update_fields=["deleted_at", "status", "disabled_reason"])
         return endpoint
+
+
+def endpoint_require_enabled(endpoint: WebhookEndpoint) -> WebhookEndpoint:
+    """Sending to a disabled endpoint would only queue what never leaves: refuse it."""
+    if endpoint.status != WebhookEndpoint.ENABLED:
+        why = endpoint.disabled_reason or "no reason given"
+        raise EndpointDisabled(f"Webhook endpoint {endpoint.id} is disabled ({why}); enable it first "
+                               f"(POST /v1/webhook_endpoints/{endpoint.id}/enable)")
+    return endpoint
+
+
+def endpoint_send_test(*, tenant: Tenant, endpoint_id: str, actor: Actor) -> Delivery:
+    """A `webhook_endpoint.test` event delivered to this endpoint only, whatever its filter, signed
+    like any other: how an operator checks a receiver end to end."""
+    with transaction.atomic(), acting_as(actor):
+        endpoint = endpoint_require_enabled(locked_endpoint(tenant=tenant, endpoint_id=endpoint_id, actor=actor,
+                                                            action="send a test event"))
+        now = timezone.now()
+        event = Event.objects.create(tenant=tenant, type="webhook_endpoint.test", resource_id=endpoint.id,
+                                     data={"object": dict(webhook_endpoint_body(endpoint))}, actor=str(actor),
+                                     request_id=current_request_id() or "", created_at=now)
+        delivery = Delivery.objects.create(tenant=tenant, event=event, endpoint=endpoint, next_attempt_at=now,
+                                           requested_by=str(actor))
+        transaction.on_commit(nudge_relay)
+        return delivery

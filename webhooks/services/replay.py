@@ -13,7 +13,7 @@ from tenants.selectors import Scope, tenant_object
 
 from .. import event_types
 from ..models import Delivery, Event, WebhookEndpoint
-from .endpoints import locked_endpoint
+from .endpoints import endpoint_require_enabled, locked_endpoint
 from .outbox import nudge_relay
 
 
@@ -24,8 +24,8 @@ def event_redeliver(*, tenant: Tenant, event_id: str, actor: Actor,
         scope = Scope.of_tenant(tenant.id, actor)
         event = tenant_object(Event, event_id, scope=scope, action="redeliver event", label="event")
         if endpoint_id is not None:
-            targets = [locked_endpoint(tenant=tenant, endpoint_id=endpoint_id, actor=actor,
-                                       action="redeliver event")]
+            targets = [endpoint_require_enabled(locked_endpoint(tenant=tenant, endpoint_id=endpoint_id, actor=actor,
+                                                                action="redeliver event"))]
         else:
             targets = list(WebhookEndpoint.objects.filter(
                 tenant_id=event.tenant_id, deleted_at__isnull=True, status=WebhookEndpoint.ENABLED,
@@ -43,7 +43,8 @@ def endpoint_redeliver_failed(*, tenant: Tenant, endpoint_id: str, since: dateti
                               actor: Actor) -> list[Delivery]:
     """Queue again every event whose delivery to this endpoint failed since `since`."""
     with transaction.atomic(), acting_as(actor):
-        endpoint = locked_endpoint(tenant=tenant, endpoint_id=endpoint_id, actor=actor, action="redeliver failed")
+        endpoint = endpoint_require_enabled(locked_endpoint(tenant=tenant, endpoint_id=endpoint_id, actor=actor,
+                                                            action="redeliver failed"))
         # Failed since T means its last attempt ended after T, whenever it was first queued;
         # events already sent since, or queued again and still pending, are not queued twice.
         settled_or_queued = Delivery.objects.filter(endpoint=endpoint, status__in=[Delivery.PENDING,

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from audit.actors import Actor
+from backoffice.services.demo import demo_receivers_ensure, demo_scene_ensure
 from ledger.models import Account
 from ledger.services.accounts import account_create, account_system_ensure
 from ledger.services.postings import EntryInput
@@ -62,7 +63,9 @@ class Command(BaseCommand):
         for currency in ("USD", "EUR"):
             sandbox_routes_ensure(tenant=tenant, currency=currency, actor=ACTOR)
             sandbox_routes_ensure(tenant=other, currency=currency, actor=ACTOR)
+        demo_receivers_ensure(tenant=tenant, actor=ACTOR)
         self._intents(tenant, accounts)
+        demo_scene_ensure(tenant=tenant, other=other, accounts=accounts, actor=ACTOR)
         raw_key = self._api_key(tenant)
 
         self.stdout.write(self.style.SUCCESS("Zentra demo is ready."))

@@ -1,0 +1,1 @@
+"""What operators and compliance read across apps: the trace of any id, the dashboards."""

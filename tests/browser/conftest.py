@@ -1,0 +1,60 @@
+"""The admin in a real browser: Playwright for Python driving Debian's Chromium (never a
+downloaded browser), against the live test server holding the seeded demo."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from django.core.management import call_command
+
+# Playwright's sync API runs an event loop in this thread; the ORM calls the tests make next to
+# it are ordinary synchronous ones.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = os.environ.get("ZENTRA_CHROMIUM", "/usr/bin/chromium")
+PASSWORD = "zentra-demo"
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"Chromium not found at {CHROMIUM} (apt-get install chromium, or set ZENTRA_CHROMIUM)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--no-first-run", "--disable-sync"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def demo(transactional_db, live_server, tmp_path, monkeypatch, settings):
+    settings.ZENTRA_DEMO_PASSWORD = PASSWORD
+    monkeypatch.setattr("backoffice.management.commands.seed_demo.DEMO_KEY_FILE", tmp_path / "demo-api-key")
+    call_command("seed_demo", "--base-url", live_server.url, stdout=open(os.devnull, "w"))
+    return live_server.url
+
+
+@pytest.fixture
+def login(browser, demo):
+    """A fresh browser session signed in as `username`, at 1400 px like an operator's screen."""
+    contexts = []
+
+    def sign_in(username: str):
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        contexts.append(context)
+        page = context.new_page()
+        page.goto(f"{demo}/admin/login/")
+        page.fill("input[name=username]", username)
+        page.fill("input[name=password]", PASSWORD)
+        page.click("input[type=submit]")
+        page.wait_for_url(f"{demo}/admin/")
+        return page
+
+    yield sign_in
+    for context in contexts:
+        context.close()
