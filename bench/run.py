@@ -26,6 +26,7 @@ def main() -> int:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+    import console
     import holds
     import http_api
     import intents
@@ -106,6 +107,10 @@ def main() -> int:
     out("| deliveries (1 worker, 2 processes, local receiver) | seconds | deliveries/s |")
     out("|---:|---:|---:|")
     out(f"| {delivered:,} | {elapsed:.1f} | {delivered / elapsed:.0f} |")
+
+    out("")
+    console_results, story_events, sizes = console.run(BIG)
+    console.report(out, console_results, story_events, sizes)
 
     results = Path(__file__).resolve().parent / "results"
     results.mkdir(exist_ok=True)

@@ -7,13 +7,19 @@ answers 404, exactly like a missing one, and leaves an AccessDenial.
 
 from __future__ import annotations
 
+import json
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db import connections
+from django.db.models import QuerySet
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.utils.functional import cached_property
 from simple_history.admin import SimpleHistoryAdmin
 
 from audit.actors import Actor
@@ -23,6 +29,7 @@ from backoffice.templatetags.zentra import actor_name, json_table
 from ledger.currencies import format_minor
 from zentra.errors import ZentraError
 
+from .admin_filters import TenantListFilter
 from .models import Tenant
 from .roles import OPERATE, VIEW
 from .selectors import member_tenant_ids, object_not_found, roles_of, tenant_ids_for_user, user_scope
@@ -40,27 +47,6 @@ def deny(request, *, action: str, target: str = "", target_tenant_id: str = "", 
                          tenant_id=tenants[0] if len(tenants) == 1 else "", actor_tenant_ids=tenants,
                          target_tenant_id=target_tenant_id, reason=reason,
                          request_id=getattr(request, "request_id", None) or current_request_id())
-
-
-class TenantListFilter(admin.SimpleListFilter):
-    """A tenant filter listing only the operator's tenants (the stock one would list them all)."""
-
-    title = "tenant"
-    parameter_name = "tenant"
-
-    def lookups(self, request, model_admin):
-        ids = model_admin.allowed_tenant_ids(request, VIEW)
-        tenants = Tenant.objects.all() if ids is None else Tenant.objects.filter(pk__in=ids)
-        return [(t.pk, t.slug) for t in tenants.order_by("slug")]
-
-    def __init__(self, request, params, model, model_admin):
-        self.model_admin = model_admin
-        super().__init__(request, params, model, model_admin)
-
-    def queryset(self, request, queryset):
-        if self.value():
-            return queryset.filter(**{self.model_admin.tenant_field: self.value()})
-        return queryset
 
 
 def form_errors_from(form: forms.BaseForm, exc: ZentraError) -> None:
@@ -137,6 +123,31 @@ class ReadOnlyInline(Readable, admin.TabularInline):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class EstimatedCountPaginator(Paginator):
+    """Lists of millions of rows (entries, transactions, request records) open without counting
+    them: the rows are counted up to a bound (a short index range), and past it the planner's
+    estimate stands in for the exact count, so the page never costs a scan of the table."""
+
+    EXACT_UP_TO = 10_000
+
+    @cached_property
+    def count(self) -> int:
+        rows = self.object_list
+        if not isinstance(rows, QuerySet):
+            return super().count
+        unordered = rows.order_by()
+        bounded = unordered[: self.EXACT_UP_TO + 1].count()
+        if bounded <= self.EXACT_UP_TO:
+            return bounded
+        sql, params = unordered.values("pk").query.sql_with_params()
+        with connections[rows.db].cursor() as cursor:
+            cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+            plan = cursor.fetchone()[0]
+        estimate = int((plan[0] if isinstance(plan, list) else json.loads(plan)[0])["Plan"]["Plan Rows"])
+        # Stale statistics can estimate fewer rows than were just seen.
+        return max(estimate, bounded)
 
 
 class ReasonForm(forms.Form):

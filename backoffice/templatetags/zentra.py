@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
+from urllib.parse import quote
 
 from django import template
 from django.contrib.auth import get_user_model
-from django.urls import NoReverseMatch, reverse
+from django.urls import NoReverseMatch, get_script_prefix, reverse
 from django.utils.html import escape, format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
@@ -32,15 +33,25 @@ TRACEABLE = {"req", "pi", "hold", "txn", "acct", "po", "evt", "del"}
 ID_PATTERN = re.compile(r"\b(" + "|".join(sorted(ID_PAGES, key=len, reverse=True)) + r")_[0-9A-Za-z]{10,40}\b")
 
 
+_SLOT = "ZENTRAIDSLOT"
+_url_patterns: dict[tuple[str, str], str | None] = {}
+
+
 def id_url(object_id: str) -> str | None:
+    """The page of an id. Each kind's URL is reversed once (per script prefix) and the id put
+    in its place: a trace shows hundreds of ids, and reverse() is the costly part of a link."""
     prefix = object_id.split("_", 1)[0]
     name = ID_PAGES.get(prefix)
     if name is None:
         return None
-    try:
-        return reverse(name, args=[object_id])
-    except NoReverseMatch:
-        return None
+    key = (name, get_script_prefix())
+    if key not in _url_patterns:
+        try:
+            _url_patterns[key] = reverse(name, args=[_SLOT])
+        except NoReverseMatch:
+            _url_patterns[key] = None
+    pattern = _url_patterns[key]
+    return pattern.replace(_SLOT, quote(object_id, safe="")) if pattern else None
 
 
 @register.filter

@@ -21,6 +21,7 @@ from ..models import Account, Hold, LedgerEntry
 from ..selectors import account_balances, with_hold_totals
 from ..services.accounts import account_close, account_create, account_freeze, account_unfreeze, account_values_check
 from ..services.holds import hold_place
+from .filters import CurrencyListFilter
 
 STATEMENT_PAGE = 50
 CHART_ENTRIES = 200
@@ -60,7 +61,7 @@ class PlaceHoldForm(forms.Form):
 class AccountAdmin(TenantScopedAdmin):
     add_perm = OPERATE
     list_display = ["label", "customer", "account_type", "status", "posted", "held", "available", "tenant"]
-    list_filter = ["status", "account_type", "currency", "is_system"]
+    list_filter = ["status", "account_type", CurrencyListFilter, "is_system"]
     search_fields = ["id", "name", "customer"]
     actions = ["freeze", "unfreeze", "close", "place_hold"]
     change_form_template = "admin/ledger/account/change_form.html"
@@ -112,7 +113,7 @@ class AccountAdmin(TenantScopedAdmin):
     def changelist_view(self, request, extra_context=None):
         explained = ("Posted: the ledger balance. Held: what active holds reserve (already moved to the reserve "
                      "account). Available: what a debit or a new hold may use.")
-        return super().changelist_view(request, {"subtitle": explained, **(extra_context or {})})
+        return super().changelist_view(request, {"balances_explained": explained, **(extra_context or {})})
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         account = self.get_object(request, unquote(object_id))

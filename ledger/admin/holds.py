@@ -13,6 +13,7 @@ from ..currencies import format_minor
 from ..models import Account, Hold, LedgerTransaction
 from ..services.holds import hold_capture, hold_release
 from ..shapes import effective_hold_status
+from .filters import CurrencyListFilter
 
 
 class HoldStateFilter(admin.SimpleListFilter):
@@ -52,7 +53,7 @@ class CaptureForm(forms.Form):
 class HoldAdmin(TenantScopedAdmin):
     list_display = ["id", "account_label", "amount_shown", "remaining_shown", "shown_status", "expires_at", "reference",
                     "tenant"]
-    list_filter = ["status", HoldStateFilter, "currency"]
+    list_filter = ["status", HoldStateFilter, CurrencyListFilter]
     search_fields = ["=id", "=account__id", "reference", "source_request_id"]
     list_select_related = ["tenant", "account"]
     readonly_fields = ("id", "tenant", "account", "reserve_account", "amount_shown", "captured_shown",

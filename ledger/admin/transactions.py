@@ -3,11 +3,13 @@ ledger verification with their breaks."""
 
 from django.contrib import admin
 
-from tenants.admin_base import ReadOnlyInline, TenantScopedAdmin
+from backoffice.templatetags.zentra import idlink, linkify
+from tenants.admin_base import EstimatedCountPaginator, ReadOnlyInline, TenantScopedAdmin
 
 from ..currencies import format_minor
 from ..models import LedgerEntry, LedgerTransaction, ReconciliationBreak, ReconciliationRun
 from ..services.transfers import ledger_transaction_reverse
+from .filters import CurrencyListFilter
 
 
 class EntryInline(ReadOnlyInline):
@@ -22,6 +24,8 @@ class EntryInline(ReadOnlyInline):
 
 @admin.register(LedgerTransaction)
 class LedgerTransactionAdmin(TenantScopedAdmin):
+    paginator = EstimatedCountPaginator  # millions of rows: no full count
+    show_full_result_count = False
     list_display = ["id", "kind", "description", "created_at", "tenant"]
     list_filter = ["kind"]
     search_fields = ["id", "description", "source_request_id"]
@@ -49,9 +53,14 @@ class LedgerTransactionAdmin(TenantScopedAdmin):
 
 @admin.register(LedgerEntry)
 class LedgerEntryAdmin(TenantScopedAdmin):
+    paginator = EstimatedCountPaginator  # millions of rows: no full count
+    show_full_result_count = False
     list_display = ["id", "account_label", "transaction_id", "direction", "amount_shown", "balance_after_shown",
                     "sequence", "created_at"]
-    list_filter = ["direction", "currency"]
+    list_filter = ["direction", CurrencyListFilter]
+    # Newest first by id (ids begin with their creation time): the primary key's index serves
+    # it at any size, where the model's (account, sequence) order sorted the tenant's entries.
+    ordering = ["-id"]
     search_fields = ["=id", "=account__id", "=transaction__id"]
     list_select_related = ["account"]
     readonly_fields = ("id", "tenant", "account", "transaction", "direction", "amount", "currency", "sequence",
@@ -66,9 +75,17 @@ class LedgerEntryAdmin(TenantScopedAdmin):
 
 class BreakInline(ReadOnlyInline):
     model = ReconciliationBreak
-    readonly_fields = ("kind", "account_id", "currency", "detail")
+    readonly_fields = ("kind", "account", "currency", "what_disagreed")
     fields = readonly_fields
     show_change_link = False
+
+    @admin.display(description="account")
+    def account(self, obj):
+        return idlink(obj.account_id) if obj.account_id else "—"
+
+    @admin.display(description="what disagreed")
+    def what_disagreed(self, obj):
+        return linkify(obj.detail)
 
 
 @admin.register(ReconciliationRun)

@@ -9,9 +9,9 @@ import pytest
 from django.contrib.messages import ERROR, SUCCESS
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import escape
 
 from audit.models import AccessDenial
+from backoffice.templatetags.zentra import linkify
 from ledger.models import Hold, LedgerTransaction
 from payments.models import PaymentIntent, PolicyDecision, PolicyRule
 from payments.services.sandbox import sandbox_settle_due
@@ -164,6 +164,7 @@ def test_action_on_an_intent_not_in_review_reports_the_error_and_changes_nothing
 def test_intent_page_shows_transitions_decisions_attempts_ledger_and_events(client, tenant_a):
     # given: a payment that failed over from sandbox-a to sandbox-b and settled
     desk = open_desk(tenant_a)
+    PolicyRule.objects.create(tenant=desk.tenant, kind="amount_limit", params={"min": 100, "max": 1_000_000})
     set_provider(desk.tenant, "sandbox-a", outage=True)
     intent_id = confirmed(desk, 125_000)["id"]
     assert deliver_signed(provider(desk.tenant, "sandbox-b"), event_body(intent_id)).status_code == 200
@@ -175,19 +176,25 @@ def test_intent_page_shows_transitions_decisions_attempts_ledger_and_events(clie
     content = response.content.decode()
     intent = PaymentIntent.objects.get(pk=intent_id)
     for transition in intent.transitions.all():
-        assert f"{transition.from_status or '·'} → {transition.to_status}" in content
+        assert f"<td>{transition.from_status or '·'}</td><td>{transition.to_status}</td>" in content
     decisions = list(PolicyDecision.objects.filter(intent_id=intent_id))
-    assert decisions and all(escape(d.reason) in content for d in decisions)
-    assert "via sandbox-a: error" in content and "via sandbox-b: accepted" in content
+    assert decisions and all(str(linkify(d.reason)) in content for d in decisions)  # ids in reasons are links
+    # the inputs each rule saw, as a key/value table
+    with_inputs = [d for d in decisions if d.inputs]
+    assert with_inputs and all(f"<th>{key}</th>" in content for d in with_inputs for key in d.inputs)
+    assert "<td>sandbox-a</td><td>error</td>" in content and "<td>sandbox-b</td><td>accepted</td>" in content
     transactions = LedgerTransaction.objects.filter(tenant=desk.tenant, kind__in=["hold", "capture", "settlement"])
     assert transactions.count() == 3
-    for txn in transactions:
-        assert txn.id in content
+    for txn in transactions:  # every id a link to its page
+        assert f'href="{reverse("admin:ledger_ledgertransaction_change", args=[txn.id])}"' in content
     events = list(Event.objects.filter(resource_id=intent_id))
     assert {e.type for e in events} == {"payment_intent.created", "payment_intent.processing",
                                         "payment_intent.succeeded"}
     for event in events:
-        assert event.id in content and event.type in content
+        assert f'href="{reverse("admin:webhooks_event_change", args=[event.id])}"' in content
+        assert event.type in content
+    # actors by name, never as `kind:id`
+    assert "by system:" not in content and "api_key:key_" not in content
 
 
 # --- roles that see but cannot act -------------------------------------------------------------------------

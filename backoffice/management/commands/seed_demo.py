@@ -43,8 +43,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--base-url", default="http://127.0.0.1:8000")
+        parser.add_argument("--key-file", type=Path, default=DEMO_KEY_FILE,
+                            help="where the demo API key is kept (benchmarks and screenshots use their own)")
 
-    def handle(self, *args, base_url, **options):
+    def handle(self, *args, base_url, key_file, **options):
         tenant = self._tenant("demo", "Demo Payments")
         other = self._tenant("acme", "Acme (another tenant)")
         password = settings.ZENTRA_DEMO_PASSWORD
@@ -66,7 +68,7 @@ class Command(BaseCommand):
         demo_receivers_ensure(tenant=tenant, actor=ACTOR)
         self._intents(tenant, accounts)
         demo_scene_ensure(tenant=tenant, other=other, accounts=accounts, actor=ACTOR)
-        raw_key = self._api_key(tenant)
+        raw_key = self._api_key(tenant, key_file)
 
         self.stdout.write(self.style.SUCCESS("Zentra demo is ready."))
         self.stdout.write(f"  Admin:    {base_url}/admin/")
@@ -134,17 +136,17 @@ class Command(BaseCommand):
         if PaymentIntent.objects.get(pk=settled.id).status == "succeeded":
             payout_create(tenant=tenant, account_id=shop, amount=42_00, actor=ACTOR)
 
-    def _api_key(self, tenant: Tenant) -> str:
+    def _api_key(self, tenant: Tenant, key_file: Path) -> str:
         """Keys are stored hashed, so the demo key is kept in var/ (git-ignored) to be shown again."""
-        if DEMO_KEY_FILE.exists():
-            raw = DEMO_KEY_FILE.read_text().strip()
+        if key_file.exists():
+            raw = key_file.read_text().strip()
             prefix = parse_prefix(raw)
             live = ApiKey.objects.filter(prefix=prefix, tenant=tenant, revoked_at__isnull=True)
             key = live.first() if prefix else None
             if key is not None and key_matches(raw, key.key_hash):
                 return raw
         _, raw = api_key_create(tenant=tenant, name="demo", scope=ApiKey.SCOPE_WRITE, actor=ACTOR)
-        DEMO_KEY_FILE.parent.mkdir(parents=True, exist_ok=True)
-        DEMO_KEY_FILE.write_text(raw + "\n")
-        DEMO_KEY_FILE.chmod(0o600)
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(raw + "\n")
+        key_file.chmod(0o600)
         return raw
