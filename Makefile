@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PORT ?= 8000
 
-.PHONY: install lock lint run test bench migrate services browser clean
+.PHONY: install lock lint run test bench bench-console screenshots migrate services browser clean
 
 install: $(STAMP)
 
@@ -48,6 +48,14 @@ test: install services browser lint
 
 bench: migrate
 	DJANGO_DEBUG=1 $(PY) bench/run.py
+
+# The operator console's part of the bench alone (its own throwaway database).
+bench-console: install services
+	$(PY) bench/console.py
+
+# The operator guide's pictures (docs/img/), from the demo in Chromium.
+screenshots: install services browser
+	$(PY) scripts/screenshots.py
 
 clean:
 	rm -rf $(VENV) var

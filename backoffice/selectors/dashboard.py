@@ -126,9 +126,9 @@ def _operations(tenants: list[str] | None, now: datetime) -> list[Tile]:
                       tone="alarm" if breaks else "ok",
                       detail="last run per tenant" if runs else "no run yet: python manage.py verify_ledger",
                       url=_url("admin:ledger_reconciliationrun_changelist"),
-                      rows=[(run.tenant.slug, f"{run.status}, {run.breaks_count} breaks, "
-                             f"{run.finished_at:%Y-%m-%d %H:%M}" if run.finished_at else run.status) for run in runs],
-                      links=[(f"{run.tenant.slug}: breaks of {run.id}",
+                      rows=[(f"{run.tenant.slug}, {run.finished_at:%m-%d %H:%M}" if run.finished_at
+                             else run.tenant.slug, f"{run.status}, {run.breaks_count} breaks") for run in runs],
+                      links=[(f"the breaks {run.tenant.slug}'s last run found",
                               _url("admin:ledger_reconciliationrun_change", args=[run.id]))
                              for run in runs if run.breaks_count]))
     return tiles
@@ -151,7 +151,7 @@ def _evidence(tenants: list[str] | None, now: datetime) -> list[Tile]:
     by_actor = Counter(label or actor for _, actor, label in rows).most_common(5)
     tiles = [Tile("Access denials, last 24 h", str(len(rows)), tone="attention" if rows else "ok", wide=bool(rows),
                   detail="by reason" if rows else "nobody was refused",
-                  url=_url("admin:audit_accessdenial_changelist", f"created_at__gte={since:%Y-%m-%d %H:%M:%S}"),
+                  url=_url("admin:audit_accessdenial_changelist", "within=24h"),
                   rows=[(reason, str(n)) for reason, n in by_reason]
                   + [(f"by {who}", str(n)) for who, n in by_actor])]
     changes: list[tuple[datetime, str, str, str]] = []
@@ -160,8 +160,9 @@ def _evidence(tenants: list[str] | None, now: datetime) -> list[Tile]:
         if tenants is not None:
             history = history.filter(tenant_id__in=tenants)
         for row in history.order_by("-history_date")[:8]:
+            who = actor_name(row.history_actor) if row.history_actor else ""
             changes.append((row.history_date, str(model._meta.verbose_name), str(row.id),
-                            f"{row.get_history_type_display().lower()} by {actor_name(row.history_actor or '')}"
+                            row.get_history_type_display().lower() + (f" by {who}" if who else "")
                             + (f": {row.history_change_reason}" if row.history_change_reason else "")))
     changes.sort(reverse=True)
     tiles.append(Tile("Recent changes", str(len(changes[:8])), wide=True,

@@ -28,28 +28,28 @@ def payment_intent_route(*, intent_id: str, actor: Actor) -> PaymentIntent:
         if route is None:
             continue
         if route.down_until and route.down_until > timezone.now():
-            _attempt_record(intent, route, outcome="route_down", latency_ms=0,
+            _attempt_record(intent, route, actor, outcome="route_down", latency_ms=0,
                             error=f"circuit open until {route.down_until:%H:%M:%S} UTC")
             continue
         started = time.monotonic()
         try:
             result = adapter_for(route.provider).submit(intent=intent, route=route)
         except (ProviderUnavailable, ProviderTimeout) as exc:
-            _attempt_record(intent, route, outcome="timeout" if isinstance(exc, ProviderTimeout) else "error",
+            _attempt_record(intent, route, actor, outcome="timeout" if isinstance(exc, ProviderTimeout) else "error",
                             latency_ms=int((time.monotonic() - started) * 1000), error=str(exc))
             continue
         latency = int((time.monotonic() - started) * 1000)
         if result.accepted:
-            _attempt_record(intent, route, outcome="accepted", latency_ms=latency, reference=result.reference)
+            _attempt_record(intent, route, actor, outcome="accepted", latency_ms=latency, reference=result.reference)
             return _accepted(intent_id=intent.id, route=route, reference=result.reference, actor=actor)
-        _attempt_record(intent, route, outcome="declined", latency_ms=latency, error=result.reason)
+        _attempt_record(intent, route, actor, outcome="declined", latency_ms=latency, error=result.reason)
         return _fail(intent_id=intent.id, actor=actor, reason=result.reason)
     return _fail(intent_id=intent.id, actor=actor, reason="no provider route accepted the payment")
 
 
 @transaction.atomic
-def _attempt_record(intent: PaymentIntent, route: ProviderRoute, *, outcome: str, latency_ms: int, error: str = "",
-                    reference: str = "") -> None:
+def _attempt_record(intent: PaymentIntent, route: ProviderRoute, actor: Actor, *, outcome: str, latency_ms: int,
+                    error: str = "", reference: str = "") -> None:
     ProviderAttempt.objects.create(intent=intent, route=route, provider=route.provider, outcome=outcome,
                                    latency_ms=latency_ms, error=error[:500], reference=reference,
                                    request={"amount": intent.amount, "currency": intent.currency, "rail": route.rail})
@@ -62,8 +62,9 @@ def _attempt_record(intent: PaymentIntent, route: ProviderRoute, *, outcome: str
             locked.down_until = timezone.now() + timedelta(seconds=locked.cooldown_seconds)
     else:
         locked.consecutive_failures, locked.down_until = 0, None
-    locked._change_reason = f"attempt: {outcome}"  # type: ignore[attr-defined]
-    locked.save(update_fields=["consecutive_failures", "down_until"])
+    locked._change_reason = f"attempt: {outcome} on {intent.id}"  # type: ignore[attr-defined]
+    with acting_as(actor):  # the route's history names who made the payment that tried it
+        locked.save(update_fields=["consecutive_failures", "down_until"])
 
 
 @transaction.atomic(durable=True)

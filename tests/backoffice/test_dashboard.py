@@ -11,9 +11,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def demo(tmp_path, monkeypatch):
-    monkeypatch.setattr("backoffice.management.commands.seed_demo.DEMO_KEY_FILE", tmp_path / "demo-api-key")
-    call_command("seed_demo", stdout=open("/dev/null", "w"))
+def demo(tmp_path):
+    call_command("seed_demo", "--key-file", str(tmp_path / "demo-api-key"), stdout=open("/dev/null", "w"))
 
 
 def tiles(client, username: str) -> dict[str, dict]:
@@ -48,6 +47,10 @@ def test_compliance_sees_refusals_and_changes_owners_see_keys_and_members(client
     assert compliance["Access denials, last 24 h"]["value"] == "1"
     assert any("another tenant" in label for label, _ in compliance["Access denials, last 24 h"]["rows"])
     assert compliance["Recent changes"]["rows"]
+    # every change names who made it (the route whose circuit a payment opened included)
+    assert all(" by " in what and " by :" not in what for _, what in compliance["Recent changes"]["rows"])
+    denials = client.get(compliance["Access denials, last 24 h"]["url"])
+    assert len(denials.context["cl"].result_list) == 1
     assert "Review queue" not in compliance
     client.logout()
     owner = tiles(client, "demo-owner")

@@ -32,10 +32,10 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture
-def demo(transactional_db, live_server, tmp_path, monkeypatch, settings):
+def demo(transactional_db, live_server, tmp_path, settings):
     settings.ZENTRA_DEMO_PASSWORD = PASSWORD
-    monkeypatch.setattr("backoffice.management.commands.seed_demo.DEMO_KEY_FILE", tmp_path / "demo-api-key")
-    call_command("seed_demo", "--base-url", live_server.url, stdout=open(os.devnull, "w"))
+    call_command("seed_demo", "--base-url", live_server.url, "--key-file", str(tmp_path / "demo-api-key"),
+                 stdout=open(os.devnull, "w"))
     return live_server.url
 
 

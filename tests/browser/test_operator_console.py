@@ -67,7 +67,7 @@ def test_an_operator_freezes_an_account_with_a_reason_and_the_history_shows_it(l
     page.get_by_role("button", name="Go").click()
     page.fill("textarea[name=reason]", "chargeback investigation")
     page.get_by_role("button", name="Yes, freeze").click()
-    assert page.get_by_text("Freeze: 1 done.").is_visible()
+    page.get_by_text("Freeze: 1 done.").wait_for()  # the answer to the POST, once it has loaded
     assert Account.objects.get(pk=bob.id).status == "frozen"
     page.goto(page.url.split("/admin/")[0] + f"/admin/ledger/account/{bob.id}/history/")
     assert page.get_by_text("chargeback investigation").is_visible()

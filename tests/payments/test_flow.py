@@ -220,6 +220,10 @@ def test_circuit_breaker_marks_a_failing_route_down_and_skips_it(tenant_a):
     # and: the money followed: three holds of 1,000
     assert desk.balances()["reserve"] == 3_000
     assert Payout.objects.count() == 0
+    # and: the route's history says which payment's attempt opened the circuit, and whose it was
+    opened = route_a.history.filter(down_until__isnull=False).earliest("history_date")
+    assert opened.history_change_reason == f"attempt: error on {second['id']}"
+    assert opened.history_actor.startswith("api_key:")
 
 
 def test_route_down_is_tried_again_after_its_cooldown_and_a_success_closes_the_circuit(tenant_a, clock):
