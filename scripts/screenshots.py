@@ -22,7 +22,6 @@ from urllib.parse import urlparse, urlunparse
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "img"
 DATABASE = "zentra_screenshots"
-CHROMIUM = os.environ.get("ZENTRA_CHROMIUM", "/usr/bin/chromium")
 PASSWORD = "zentra-demo"
 WIDTH, HEIGHT = 1400, 860
 TALLEST = 1800  # a long page is cut here: the guide shows its beginning
@@ -93,20 +92,15 @@ def serve(port: int, env: dict[str, str]) -> subprocess.Popen:
 def photograph(base_url: str, ids: dict[str, str]) -> list[Path]:
     from playwright.sync_api import sync_playwright
 
+    from tests.browser.chromium import launch
+    from tests.browser.chromium import signed_in as signed_in_as
+
     shots: list[Path] = []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"])
+        browser = launch(playwright)
 
         def signed_in(username: str):
-            context = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT})
-            page = context.new_page()
-            page.goto(f"{base_url}/admin/login/")
-            page.fill("input[name=username]", username)
-            page.fill("input[name=password]", PASSWORD)
-            page.click("input[type=submit]")
-            page.wait_for_url(f"{base_url}/admin/")
-            return page
+            return signed_in_as(browser, base_url, username, PASSWORD, viewport={"width": WIDTH, "height": HEIGHT})
 
         def shot(page, name: str, path: str | None = None, *, full: bool = False) -> None:
             if path is not None:
@@ -137,8 +131,6 @@ def photograph(base_url: str, ids: dict[str, str]) -> list[Path]:
 
 
 def main() -> int:
-    if not os.path.exists(CHROMIUM):
-        raise SystemExit(f"Chromium not found at {CHROMIUM} (make browser installs it)")
     url = database_url()
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"

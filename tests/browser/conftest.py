@@ -9,11 +9,12 @@ from collections.abc import Iterator
 import pytest
 from django.core.management import call_command
 
+from .chromium import CHROMIUM, launch, signed_in
+
 # Playwright's sync API runs an event loop in this thread; the ORM calls the tests make next to
 # it are ordinary synchronous ones.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-CHROMIUM = os.environ.get("ZENTRA_CHROMIUM", "/usr/bin/chromium")
 PASSWORD = "zentra-demo"
 
 
@@ -24,9 +25,7 @@ def browser() -> Iterator[object]:
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"Chromium not found at {CHROMIUM} (apt-get install chromium, or set ZENTRA_CHROMIUM)")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--no-first-run", "--disable-sync"])
+        browser = launch(playwright)
         yield browser
         browser.close()
 
@@ -45,14 +44,8 @@ def login(browser, demo):
     contexts = []
 
     def sign_in(username: str):
-        context = browser.new_context(viewport={"width": 1400, "height": 900})
-        contexts.append(context)
-        page = context.new_page()
-        page.goto(f"{demo}/admin/login/")
-        page.fill("input[name=username]", username)
-        page.fill("input[name=password]", PASSWORD)
-        page.click("input[type=submit]")
-        page.wait_for_url(f"{demo}/admin/")
+        page = signed_in(browser, demo, username, PASSWORD)
+        contexts.append(page.context)
         return page
 
     yield sign_in
