@@ -31,6 +31,9 @@ class EventBody(TypedDict):
 class AttemptBody(TypedDict):
     number: int
     at: Timestamp
+    # The headers sent (webhook-id, webhook-timestamp, webhook-signature...): signatures are
+    # not secret, and a receiver's developer needs them to debug a verification.
+    request_headers: dict[str, str]
     status_code: int
     duration_ms: int
     response_body: str
@@ -79,7 +82,8 @@ def event_body(event: Event) -> EventBody:
 
 
 def attempt_body(attempt: DeliveryAttempt) -> AttemptBody:
-    return {"number": attempt.number, "at": iso(attempt.attempted_at), "status_code": attempt.status_code,
+    return {"number": attempt.number, "at": iso(attempt.attempted_at), "request_headers": attempt.request_headers,
+            "status_code": attempt.status_code,
             "duration_ms": attempt.duration_ms, "response_body": attempt.response_body, "error": attempt.error,
             "next_attempt_at": iso_or_none(attempt.next_attempt_at)}
 

@@ -4,10 +4,12 @@ from django.views.defaults import page_not_found, server_error
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
 from zentra.api.health import healthz
+from zentra.api.index import ApiIndexView
 from zentra.api.middleware import is_api_path
 from zentra.api.problems import problem_json_response
 
 api_v1: list[URLPattern | URLResolver] = [
+    path("", ApiIndexView.as_view(), name="api-index"),
     path("openapi.json", SpectacularJSONAPIView.as_view(authentication_classes=[], permission_classes=[]),
          name="openapi"),
     path("docs", SpectacularSwaggerView.as_view(url_name="openapi", authentication_classes=[], permission_classes=[]),

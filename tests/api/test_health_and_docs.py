@@ -90,9 +90,28 @@ def test_openapi_has_a_bearer_security_scheme_used_by_every_operation(schema):
     assert bearer
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():
-            if path in SIGNED_BY_PROVIDERS:
+            if path in SIGNED_BY_PROVIDERS | PUBLIC:
                 continue
             assert {bearer[0]: []} in operation.get("security", []), (method, path)
+
+
+# Where a client starts: no key needed, nothing of a tenant's in it.
+PUBLIC = {"/v1/"}
+
+
+def test_the_api_index_needs_no_key_and_lists_every_operation_of_the_contract(client, schema):
+    # when
+    response = client.get("/v1/")
+    # then
+    assert response.status_code == 200 and response["X-Request-Id"].startswith("req_")
+    index = response.json()
+    assert (index["object"], index["version"], index["openapi"], index["docs"]) == (
+        "api", "v1", "/v1/openapi.json", "/v1/docs")
+    assert {"authentication", "idempotency", "money", "lists", "errors"} <= set(index["conventions"])
+    served = {(method.upper(), path) for path, item in schema["paths"].items() for method in item
+              if method in {"get", "post", "delete"}}
+    assert {(op["method"], op["path"]) for op in index["operations"]} == served
+    assert all(not requirement for requirement in schema["paths"]["/v1/"]["get"].get("security", [{}]))
 
 
 # Inbound provider events carry the provider's HMAC signature instead of an API key and are

@@ -37,7 +37,12 @@ def test_signed_event_arrives_and_verifies_with_standardwebhooks(tenant_a, recei
     delivery = Delivery.objects.get()
     assert delivery.status == "succeeded" and delivery.attempts.get().status_code == 200
     detail = tenant_a.get(f"/v1/events/{payload['id']}").json()
-    assert detail["deliveries"][0]["attempts"][0]["status_code"] == 200
+    attempt = detail["deliveries"][0]["attempts"][0]
+    assert attempt["status_code"] == 200
+    # the attempt shows the headers sent, signature included: what the receiver verified
+    sent = {name.lower(): value for name, value in attempt["request_headers"].items()}
+    assert {key: sent[key] for key in ("webhook-id", "webhook-timestamp", "webhook-signature")} == {
+        key: message["headers"][key] for key in ("webhook-id", "webhook-timestamp", "webhook-signature")}
 
 
 def test_failure_is_retried_with_history_then_succeeds(tenant_a, receiver, settings):
