@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PORT ?= 8000
 
-.PHONY: install lock lint run test bench bench-console screenshots migrate services browser clean
+.PHONY: install lock lint run serve demo-env test bench bench-console screenshots migrate services browser clean
 
 install: $(STAMP)
 
@@ -38,10 +38,28 @@ migrate: install services
 	DJANGO_DEBUG=1 $(PY) manage.py ensure_database
 	DJANGO_DEBUG=1 $(PY) manage.py migrate --noinput
 
-run: migrate
-	DJANGO_DEBUG=1 $(PY) manage.py seed_demo --base-url http://127.0.0.1:$(PORT)
-	DJANGO_DEBUG=1 ZENTRA_WEBHOOK_ALLOW_PRIVATE=$${ZENTRA_WEBHOOK_ALLOW_PRIVATE:-1} ZENTRA_PORT=$(PORT) \
-		PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start -f Procfile
+# Local development settings (a fresh secret key, debug on, local webhook receivers allowed),
+# read by manage.py, Celery and gunicorn alike; never by the tests. Delete it to start over.
+.env:
+	@printf '%s\n' "# Local development settings, written by make run (git-ignored; delete to regenerate)." \
+		"DJANGO_DEBUG=1" "DJANGO_SECRET_KEY=$$(python3 -c 'import secrets; print(secrets.token_urlsafe(50))')" \
+		"ZENTRA_WEBHOOK_ALLOW_PRIVATE=1" > .env
+	@echo "wrote .env (local development settings)"
+
+# Web, worker and beat together; the demo's shell lines come last. Ctrl-C stops all three.
+run: migrate .env
+	$(PY) manage.py seed_demo --verbosity 0 --base-url http://127.0.0.1:$(PORT)
+	@$(PY) scripts/stack.py run --port $(PORT)
+
+# The demo's URLs, logins, API key and account ids again: eval "$$(make -s demo-env)"
+demo-env: install
+	@$(PY) manage.py demo_env --base-url http://127.0.0.1:$(PORT)
+
+# As production runs it: gunicorn, worker and beat, DJANGO_DEBUG=0, static files by WhiteNoise,
+# JSON logs. Needs DJANGO_SECRET_KEY (from the environment, or the .env of make run).
+serve: migrate
+	DJANGO_DEBUG=0 $(PY) manage.py collectstatic --noinput --verbosity 0
+	@$(PY) scripts/stack.py serve --port $(PORT)
 
 test: install services browser lint
 	$(PY) -m pytest --contract-coverage

@@ -1,5 +1,7 @@
 """Thin Celery wrappers: fetch by id, call a service."""
 
+import logging
+
 from celery import shared_task
 
 from audit.actors import Actor
@@ -7,6 +9,8 @@ from tenants.models import Tenant
 
 from .services.holds import holds_expire_due as expire_due_holds
 from .services.reconciliation import ledger_verify
+
+logger = logging.getLogger("zentra.ledger")
 
 
 @shared_task(name="ledger.tasks.ledger_verify_all")
@@ -16,9 +20,14 @@ def ledger_verify_all() -> dict[str, str]:
     for tenant in Tenant.objects.order_by("slug"):
         run = ledger_verify(tenant=tenant, actor=Actor.system("nightly_reconciliation"), trigger="beat")
         results[tenant.id] = run.status
+        logger.log(logging.WARNING if run.breaks_count else logging.INFO, "ledger verification of %s: %s, %d breaks",
+                   tenant.slug, run.status, run.breaks_count, extra={"tenant": tenant.slug, "run": run.id})
     return results
 
 
 @shared_task(name="ledger.tasks.holds_expire_due")
 def holds_expire_due() -> int:
-    return expire_due_holds(actor=Actor.system("hold_expiry_job"))
+    expired = expire_due_holds(actor=Actor.system("hold_expiry_job"))
+    if expired:  # periodic jobs log when they did something, not on every tick
+        logger.info("hold expiry: %d holds released", expired, extra={"holds": expired})
+    return expired

@@ -1,16 +1,24 @@
 """Thin Celery wrappers around webhooks/services/delivery.py."""
 
+import logging
+
 from celery import shared_task
 
 from .services.delivery import delivery_attempt, relay_once
 from .services.outbox import RELAY_TASK
+
+# Periodic jobs log when they did something, not on every tick.
+logger = logging.getLogger("zentra.webhooks")
 
 
 @shared_task(name=RELAY_TASK)
 def relay() -> int:
     """Claim what is due and hand each delivery to a worker of its own, so one slow receiver
     holds one worker slot, not the whole queue."""
-    return relay_once(send=lambda delivery_id, owner: deliver.apply_async((delivery_id, owner)))
+    claimed = relay_once(send=lambda delivery_id, owner: deliver.apply_async((delivery_id, owner)))
+    if claimed:
+        logger.info("relay: %d deliveries handed to workers", claimed, extra={"deliveries": claimed})
+    return claimed
 
 
 @shared_task(name="webhooks.tasks.deliver")

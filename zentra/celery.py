@@ -2,7 +2,12 @@ import os
 
 from celery import Celery
 from celery.schedules import crontab
+from celery.signals import setup_logging
 
+from zentra.env import load_local_env
+
+# Before the schedule below reads the environment: a developer's .env counts here too.
+load_local_env()
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "zentra.settings")
 
 app = Celery("zentra")
@@ -47,3 +52,17 @@ app.conf.update(
     },
 )
 app.autodiscover_tasks(["zentra", "tenants", "webhooks", "ledger", "payments", "audit"])
+
+
+@setup_logging.connect
+def use_django_logging(loglevel=None, **kwargs):
+    """Worker and beat log through Django's LOGGING (JSON lines naming their request, or text
+    while debugging) at the level asked with --loglevel, instead of Celery's own format."""
+    import logging
+    from logging.config import dictConfig
+
+    from django.conf import settings
+
+    dictConfig(settings.LOGGING)
+    if loglevel:
+        logging.getLogger().setLevel(loglevel)

@@ -8,7 +8,10 @@ from urllib.parse import unquote, urlparse
 
 from django.core.exceptions import ImproperlyConfigured
 
+from zentra.env import load_local_env
+
 BASE_DIR = Path(__file__).resolve().parent.parent
+load_local_env()
 
 
 def env_bool(name: str, default: bool) -> bool:
@@ -50,17 +53,34 @@ DEBUG = env_bool("DJANGO_DEBUG", False)
 TESTING = "pytest" in sys.modules or (len(sys.argv) > 1 and sys.argv[1] == "test")
 
 # Schema commands sign nothing, so they may run without the production secret.
-_COMMANDS_WITHOUT_SECRETS = {"makemigrations", "migrate", "check", "showmigrations", "sqlmigrate", "help"}
+_COMMANDS_WITHOUT_SECRETS = {"makemigrations", "migrate", "check", "showmigrations", "sqlmigrate", "help",
+                             "collectstatic", "ensure_database"}
 _command = sys.argv[1] if len(sys.argv) > 1 and sys.argv[0].endswith("manage.py") else ""
 
+# What a production process must be given, each with what it is for. A missing one stops
+# start-up with every missing name listed at once.
+REQUIRED_IN_PRODUCTION = {
+    "DJANGO_SECRET_KEY": "signs sessions and CSRF tokens; a long random string, e.g. "
+                         "python3 -c 'import secrets; print(secrets.token_urlsafe(50))'",
+}
+_DEVELOPMENT_KEY = "django-insecure-zentra-local-development-key-not-for-production"
+
+
+def missing_required_settings() -> list[str]:
+    missing = [name for name in REQUIRED_IN_PRODUCTION if not os.environ.get(name, "").strip()]
+    if os.environ.get("DJANGO_SECRET_KEY") == _DEVELOPMENT_KEY:
+        missing.append("DJANGO_SECRET_KEY")  # the development key is no key at all
+    return missing
+
+
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
-if not SECRET_KEY:
-    if DEBUG or TESTING or _command in _COMMANDS_WITHOUT_SECRETS:
-        SECRET_KEY = "django-insecure-zentra-local-development-key-not-for-production"
-    else:
-        raise ImproperlyConfigured(
-            "DJANGO_SECRET_KEY is not set. Set it, or set DJANGO_DEBUG=1 for local development."
-        )
+if DEBUG or TESTING or _command in _COMMANDS_WITHOUT_SECRETS:
+    SECRET_KEY = SECRET_KEY or _DEVELOPMENT_KEY
+elif missing := missing_required_settings():
+    raise ImproperlyConfigured(
+        "Zentra cannot start: " + "; ".join(f"{name} is not set ({REQUIRED_IN_PRODUCTION[name]})" for name in missing)
+        + ". For local development, `make run` writes them (with DJANGO_DEBUG=1) to .env."
+    )
 
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")
                  if h.strip()]
@@ -115,6 +135,13 @@ MIDDLEWARE = [
     "backoffice.middleware.AdminRefusalMiddleware",
 ]
 
+if not TESTING:
+    # Static files from the process itself, compressed and cache-busted: no other server needed.
+    # (Each test client builds its own middleware, and WhiteNoise reads the collected files when
+    # it starts; tests/readme/test_serve.py proves it in a real `make serve`.)
+    MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+                      "whitenoise.middleware.WhiteNoiseMiddleware")
+
 ROOT_URLCONF = "zentra.urls"
 WSGI_APPLICATION = "zentra.wsgi.application"
 
@@ -154,7 +181,14 @@ USE_TZ = True
 FORMAT_MODULE_PATH = ["zentra.formats"]
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "var" / "static"
+STATIC_ROOT = Path(os.environ.get("ZENTRA_STATIC_ROOT") or BASE_DIR / "var" / "static")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Hashed names (cache forever) and pre-compressed copies, written by collectstatic; the test
+    # runner serves the sources as they are.
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage" if TESTING
+                    else "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 
 # Secrets (a freshly created API key) pass through messages: keep them server-side.
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
@@ -209,12 +243,27 @@ SPECTACULAR_SETTINGS = {
 
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
+# JSON lines naming their request (audit/logs.py) unless debugging; ZENTRA_LOG_FORMAT=text|json.
+LOG_FORMAT = os.environ.get("ZENTRA_LOG_FORMAT") or ("text" if DEBUG else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"json": {"()": "audit.logs.JsonFormatter"},
+                   "text": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
-    "loggers": {"django.request": {"level": "ERROR"}},
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+        # One line per request (zentra/api/middleware.py); runserver prints its own while debugging.
+        "zentra.request": {"level": "WARNING" if DEBUG else "INFO"},
+        # Celery's line per task and per beat tick says nothing the task's own log would not:
+        # periodic jobs log when they did something.
+        "celery.app.trace": {"level": "WARNING"},
+        "celery.worker.strategy": {"level": "WARNING"},
+        "celery.beat": {"level": "WARNING"},
+        # A line per webhook attempt at INFO: the attempt's row already says it all.
+        "httpx": {"level": "WARNING"},
+    },
 }
 
 SIMPLE_HISTORY_REVERT_DISABLED = True

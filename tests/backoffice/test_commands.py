@@ -3,6 +3,7 @@
 import io
 import json
 import re
+import subprocess
 
 import pytest
 from django.conf import settings
@@ -121,7 +122,7 @@ def seed() -> tuple[str, str]:
     out = io.StringIO()
     call_command("seed_demo", stdout=out)
     text = out.getvalue()
-    (raw_key,) = re.findall(r"Demo API key \(tenant demo, write\): (zk_\S+)", text)
+    (raw_key,) = re.findall(r"^export KEY=(zk_\S+)", text, re.M)
     return text, raw_key
 
 
@@ -204,3 +205,26 @@ def test_demo_login_form_accepts_the_demo_password(client, demo_key_file):
     # then
     assert response.status_code == 302
     assert response["Location"] == "/admin/"
+
+
+# --- demo_env ----------------------------------------------------------------------------------
+
+def test_demo_env_prints_shell_lines_that_set_the_demos_key_and_accounts(demo_key_file):
+    # given
+    _, raw_key = seed()
+    out = io.StringIO()
+    # when
+    call_command("demo_env", "--base-url", "http://127.0.0.1:8123/", stdout=out)
+    shell = subprocess.run(["bash", "-c", out.getvalue() + '\necho "$ZENTRA $KEY $FUND $ALICE $BOB $SHOP"'],
+                           capture_output=True, text=True, check=True)
+    # then
+    demo = Tenant.objects.get(slug="demo")
+    ids = [Account.objects.get(tenant=demo, name=name).id
+           for name in ("Funding USD", "Alice USD", "Bob USD", "Demo Shop USD")]
+    assert shell.stdout.split() == ["http://127.0.0.1:8123", raw_key, *ids]
+    assert "http://127.0.0.1:8123/admin/" in out.getvalue()
+
+
+def test_demo_env_without_a_demo_says_how_to_make_one(demo_key_file):
+    with pytest.raises(CommandError, match="make run"):
+        call_command("demo_env", stdout=io.StringIO())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 
@@ -15,6 +16,8 @@ from .problems import problem_json_response
 
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 API_PREFIX = "/v1/"
+# One line per request, inside the request's context so it carries its id (audit/logs.py).
+access_log = logging.getLogger("zentra.request")
 
 
 def is_api_path(path: str) -> bool:
@@ -32,6 +35,10 @@ class RequestIdMiddleware:
         operation = f"{request.method} {request.path}" if is_api_path(request.path) else None
         with serving(request_id=request.request_id, operation=operation):
             response = self._too_large(request) or self.get_response(request)
+            duration_ms = int((time.monotonic() - started) * 1000)
+            access_log.info("%s %s %s %d ms", request.method, request.path, response.status_code, duration_ms,
+                            extra={"method": request.method, "path": request.path, "status": response.status_code,
+                                   "duration_ms": duration_ms})
         response["X-Request-Id"] = request.request_id
         if request.path.startswith(API_PREFIX) and not request.path.startswith("/v1/docs"):
             self._record(request, response, started)

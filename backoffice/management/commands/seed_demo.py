@@ -1,11 +1,13 @@
 """The demo tenant of `make run`. Idempotent: a second run reuses everything it finds."""
 
+import os
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from audit.actors import Actor
+from backoffice.selectors.demo import demo_env, demo_key_read
 from backoffice.services.demo import demo_receivers_ensure, demo_scene_ensure
 from ledger.models import Account
 from ledger.services.accounts import account_create, account_system_ensure
@@ -16,7 +18,6 @@ from payments.services.configuration import policy_rule_create, provider_update
 from payments.services.intents import payment_intent_cancel, payment_intent_confirm, payment_intent_create
 from payments.services.payouts import payout_create
 from payments.services.sandbox import sandbox_routes_ensure, sandbox_settle_due
-from tenants.keys import key_matches, parse_prefix
 from tenants.models import ApiKey, Tenant
 from tenants.roles import ROLE_PERMISSIONS
 from tenants.services.api_keys import api_key_create
@@ -24,7 +25,9 @@ from tenants.services.members import membership_set, staff_user_ensure
 from tenants.services.tenants import tenant_create
 
 ACTOR = Actor.system("seed_demo")
-DEMO_KEY_FILE = Path(settings.BASE_DIR) / "var" / "demo-api-key"
+# Where the demo's raw API key is kept (git-ignored): ZENTRA_DEMO_KEY_FILE moves it (the
+# README walkthrough's test keeps its own).
+DEMO_KEY_FILE = Path(os.environ.get("ZENTRA_DEMO_KEY_FILE") or Path(settings.BASE_DIR) / "var" / "demo-api-key")
 
 DEMO_ACCOUNTS = [
     # (name, customer, currency, account_type, normal_balance, allow_overdraft)
@@ -50,14 +53,11 @@ class Command(BaseCommand):
         tenant = self._tenant("demo", "Demo Payments")
         other = self._tenant("acme", "Acme (another tenant)")
         password = settings.ZENTRA_DEMO_PASSWORD
-        logins = []
         for role in ROLE_PERMISSIONS:
             user = staff_user_ensure(username=f"demo-{role}", password=password, actor=ACTOR)
             membership_set(tenant=tenant, user=user, role=role, actor=ACTOR)
-            logins.append((user.username, role, "demo"))
         acme_user = staff_user_ensure(username="acme-operator", password=password, actor=ACTOR)
         membership_set(tenant=other, user=acme_user, role="operator", actor=ACTOR)
-        logins.append(("acme-operator", "operator", "acme"))
 
         accounts = {spec[0]: self._account(tenant, *spec) for spec in DEMO_ACCOUNTS}
         self._account(other, "Acme customer USD", "cus_acme", "USD", "customer", "credit", False)
@@ -68,17 +68,10 @@ class Command(BaseCommand):
         demo_receivers_ensure(tenant=tenant, actor=ACTOR)
         self._intents(tenant, accounts)
         demo_scene_ensure(tenant=tenant, other=other, accounts=accounts, actor=ACTOR)
-        raw_key = self._api_key(tenant, key_file)
+        self._api_key(tenant, key_file)
 
-        self.stdout.write(self.style.SUCCESS("Zentra demo is ready."))
-        self.stdout.write(f"  Admin:    {base_url}/admin/")
-        self.stdout.write(f"  API docs: {base_url}/v1/docs")
-        self.stdout.write(f"  Logins (password {password!r}):")
-        for username, role, slug in logins:
-            self.stdout.write(f"    {username:<18} {role:<11} tenant {slug}")
-        self.stdout.write(f"  Demo API key (tenant demo, write): {raw_key}")
-        self.stdout.write(f"  Try: curl -H 'Authorization: Bearer {raw_key}' {base_url}/v1/accounts")
-        self.stdout.write(f"  Alice USD account: {accounts['Alice USD'].id}")
+        if options["verbosity"] > 0:  # `make run` seeds quietly and prints the same lines last
+            self.stdout.write(demo_env(base_url=base_url.rstrip("/"), key_file=key_file) or "")
 
     def _tenant(self, slug: str, name: str) -> Tenant:
         tenant = Tenant.objects.filter(slug=slug).first() or tenant_create(slug=slug, name=name, actor=ACTOR)
@@ -138,13 +131,9 @@ class Command(BaseCommand):
 
     def _api_key(self, tenant: Tenant, key_file: Path) -> str:
         """Keys are stored hashed, so the demo key is kept in var/ (git-ignored) to be shown again."""
-        if key_file.exists():
-            raw = key_file.read_text().strip()
-            prefix = parse_prefix(raw)
-            live = ApiKey.objects.filter(prefix=prefix, tenant=tenant, revoked_at__isnull=True)
-            key = live.first() if prefix else None
-            if key is not None and key_matches(raw, key.key_hash):
-                return raw
+        kept = demo_key_read(tenant, key_file)
+        if kept is not None:
+            return kept
         _, raw = api_key_create(tenant=tenant, name="demo", scope=ApiKey.SCOPE_WRITE, actor=ACTOR)
         key_file.parent.mkdir(parents=True, exist_ok=True)
         key_file.write_text(raw + "\n")
