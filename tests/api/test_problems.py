@@ -368,7 +368,7 @@ def test_unknown_id_is_404(tenant_a, path):
 
 
 @pytest.mark.parametrize("debug", [False, True])
-@pytest.mark.parametrize("path", ["/v1/nope", "/v1/accounts/", "/v1/accounts/acct_1/nope", "/v1/"])
+@pytest.mark.parametrize("path", ["/v1/nope", "/v1/accounts/", "/v1/accounts/acct_1/nope", "/v1/v1/"])
 @pytest.mark.parametrize("authenticated", [True, False])
 def test_unknown_path_under_v1_is_a_404_problem_even_with_debug(tenant_a, settings, debug, path, authenticated):
     # given

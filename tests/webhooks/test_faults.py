@@ -8,6 +8,7 @@ a redis-server of the test's own on its own port).
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import threading
@@ -145,12 +146,17 @@ def celery_broker(url: str):
         app._pool = None
         app.amqp._producer_pool = None
 
+    # Celery reads CELERY_BROKER_URL from the environment before its configuration, so a
+    # developer's (or CI's) broker variable would win over the one set here.
+    saved = os.environ.pop("CELERY_BROKER_URL", None)
     original = app.conf.broker_url
     point(url)
     try:
         yield app
     finally:
         point(original)
+        if saved is not None:
+            os.environ["CELERY_BROKER_URL"] = saved
 
 
 @pytest.fixture

@@ -23,7 +23,8 @@ from .receiver import Reply
 pytestmark = pytest.mark.django_db(transaction=True)
 
 SIGNATURE = re.compile(r"^v1,([A-Za-z0-9+/]+={0,2})$")
-ATTEMPT_FIELDS = {"number", "at", "status_code", "duration_ms", "response_body", "error", "next_attempt_at"}
+ATTEMPT_FIELDS = {"number", "at", "request_headers", "status_code", "duration_ms", "response_body", "error",
+                  "next_attempt_at"}
 
 
 def account_event(ctx, **fields) -> Event:
