@@ -137,6 +137,7 @@ def main() -> int:
     else:
         # The development container runs as root; Celery's warning about it says nothing new.
         env.setdefault("PYTHONWARNINGS", "ignore:You're running the worker with superuser privileges")
+    (ROOT / "var").mkdir(exist_ok=True)  # beat's schedule, and the walkthrough's files
     problem = preflight(env)
     if problem:
         print(f"zentra: {problem}", file=sys.stderr)
