@@ -52,7 +52,9 @@ run: migrate .env
 	@$(PY) scripts/stack.py run --port $(PORT)
 
 # The demo's URLs, logins, API key and account ids again: eval "$$(make -s demo-env)"
-demo-env: install
+# (No install step: its output would land in the eval; make run has installed everything.)
+demo-env:
+	@test -x $(PY) || { echo "no .venv yet: make run first" >&2; exit 1; }
 	@$(PY) manage.py demo_env --base-url http://127.0.0.1:$(PORT)
 
 # As production runs it: gunicorn, worker and beat, DJANGO_DEBUG=0, static files by WhiteNoise,
