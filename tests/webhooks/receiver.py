@@ -2,12 +2,15 @@
 
 `responses` is used in order, then `default`. Each answer is a `Reply` or a tuple
 (status, headers, delay[, body[, trickle]]): `delay` seconds before answering at all,
-`trickle` seconds between the body's bytes (the headers go out at once).
+`trickle` seconds between the body's bytes (the headers go out at once). It listens on
+127.0.0.1 unless told another local address (`host="127.0.0.2"`: all of 127/8 is loopback), and
+speaks TLS when given a server context (`tls=`).
 """
 
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -39,7 +42,8 @@ class _Server(ThreadingHTTPServer):
 
 
 class Receiver:
-    def __init__(self, port: int = 0, path: str = "/hooks"):
+    def __init__(self, port: int = 0, path: str = "/hooks", host: str = "127.0.0.1",
+                 tls: ssl.SSLContext | None = None):
         self.received: list[dict] = []
         self.responses: list = []
         self.default = Reply()
@@ -76,9 +80,13 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        self.server = _Server(("127.0.0.1", port), Handler)
+        self.server = _Server((host, port), Handler)
+        if tls is not None:
+            # The handshake runs on accept; a client that refuses the certificate is an OSError
+            # there, which socketserver drops, so the receiver simply records nothing.
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}{path}"
+        self.url = f"{'https' if tls else 'http'}://{host}:{self.port}{path}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 

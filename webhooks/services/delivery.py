@@ -1,5 +1,9 @@
 """Sending deliveries: claim with a lease, sign, POST, record the attempt, schedule the retry.
 
+Each attempt resolves the endpoint's host once, checks every address it got, and connects only
+to those (webhooks/transport.py); an address refused then is a failed attempt like any network
+error (status 0, the reason in `error`), retried on the usual schedule, and nothing is sent.
+
 No database transaction is open while a receiver is being called: the claim and the outcome
 are two short transactions around the HTTP request. Retries are scheduled by writing
 `next_attempt_at` (never a Celery countdown, which a Redis broker would re-run after its
@@ -24,10 +28,11 @@ from django.utils import timezone
 
 from audit.actors import Actor, acting_as
 
-from ..addresses import AddressRefused, check_url
+from ..addresses import AddressRefused, Resolver, system_resolve, url_target
 from ..models import Delivery, DeliveryAttempt, WebhookEndpoint
 from ..shapes import delivery_body, event_body
 from ..signing import signature_header
+from ..transport import PinnedTransport
 from .endpoints import endpoint_set_status
 from .outbox import event_emit
 
@@ -83,7 +88,7 @@ def _retry_after(response: httpx.Response) -> int | None:
     return int(raw) if raw.isdigit() else None
 
 
-def _send(delivery: Delivery, body: bytes) -> Outcome:
+def _send(delivery: Delivery, body: bytes, resolve: Resolver) -> Outcome:
     endpoint = delivery.endpoint
     timestamp = int(time.time())
     headers = {
@@ -97,8 +102,8 @@ def _send(delivery: Delivery, body: bytes) -> Outcome:
     started = time.monotonic()
     timeout = settings.ZENTRA_WEBHOOK_TIMEOUT_SECONDS
     try:
-        check_url(endpoint.url)
-        with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+        target = url_target(endpoint.url, resolve=resolve)
+        with httpx.Client(transport=PinnedTransport(target), timeout=timeout, follow_redirects=False) as client:
             with client.stream("POST", endpoint.url, content=body, headers=headers) as response:
                 chunks, size = [], 0
                 for chunk in response.iter_bytes():
@@ -133,16 +138,17 @@ def _next_delay(attempt_number: int, outcome: Outcome) -> float | None:
     return delay
 
 
-def delivery_attempt(*, delivery_id: str, owner: str) -> DeliveryAttempt | None:
+def delivery_attempt(*, delivery_id: str, owner: str, resolve: Resolver = system_resolve) -> DeliveryAttempt | None:
     """Send one claimed delivery and record the outcome. Returns None when the claim is no
-    longer ours (another relay took it after our lease ran out) or nothing is due."""
+    longer ours (another relay took it after our lease ran out) or nothing is due. `resolve`
+    turns the endpoint's host into addresses (the system resolver; tests script their own)."""
     delivery = (Delivery.objects.select_related("endpoint", "event", "tenant")
                 .filter(pk=delivery_id, lease_owner=owner, status=Delivery.PENDING).first())
     if delivery is None:
         return None
     body = json.dumps(event_body(delivery.event), separators=(",", ":")).encode()
     attempted_at = timezone.now()
-    outcome = _send(delivery, body)
+    outcome = _send(delivery, body, resolve)
     return _record(delivery_id=delivery_id, owner=owner, attempted_at=attempted_at, outcome=outcome)
 
 
