@@ -1,19 +1,29 @@
-"""The back office's admin site: a dashboard per role as its index, and the trace of any id."""
+"""The back office's admin site: a dashboard per role as its index, the trace of any id, and
+staff sign-in with a lockout and a second factor (backoffice/signin/)."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar, cast
 
 from django.contrib import admin, messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, URLResolver, path, reverse
+from django.utils.decorators import method_decorator
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.debug import sensitive_post_parameters
 
 from tenants.selectors import user_scope
 from zentra.errors import NotFound
 
 from .selectors.dashboard import dashboard_for
 from .selectors.trace import root_kind, trace_of
+from .signin import views as signin
+
+_View = TypeVar("_View", bound=Callable[..., Any])
 
 
 class ZentraAdminSite(admin.AdminSite):
@@ -27,10 +37,38 @@ class ZentraAdminSite(admin.AdminSite):
 
     def get_urls(self) -> list[URLPattern | URLResolver]:
         return [
+            # Not behind admin_view: the login waiting for its code is not signed in yet.
+            path("login/code/", self.login_code, name="login-code"),
+            path("two-factor/", self.admin_view(self.two_factor), name="two-factor"),
             path("trace/", self.admin_view(self.trace_search), name="trace-search"),
             path("trace/<str:object_id>/", self.admin_view(self.trace), name="trace"),
             *super().get_urls(),
         ]
+
+    def admin_view(self, view: _View, cacheable: bool = False) -> _View:
+        """Every admin page (model pages too: ModelAdmin wraps its views with this) first asks
+        for the second factor when the login has one, or when ZENTRA_REQUIRE_OTP=1."""
+        checked = super().admin_view(view, cacheable)
+
+        @wraps(checked)
+        def gated(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            return signin.second_factor_gate(self, request) or checked(request, *args, **kwargs)
+
+        return cast(_View, gated)
+
+    def login(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        # A TemplateResponse or a redirect, as Django's own login answers.
+        return cast(HttpResponse, signin.login(self, request, extra_context))
+
+    @method_decorator(sensitive_post_parameters("code"))
+    @method_decorator(csrf_protect)
+    @method_decorator(never_cache)
+    def login_code(self, request: HttpRequest) -> HttpResponse:
+        return signin.login_code(self, request)
+
+    @method_decorator(sensitive_post_parameters("code"))
+    def two_factor(self, request: HttpRequest) -> HttpResponse:
+        return signin.two_factor(self, request)
 
     def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> TemplateResponse:
         return super().index(request, {**dashboard_for(request.user), **(extra_context or {})})
