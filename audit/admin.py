@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.db.models import Q
+from django.utils.timezone import localtime
 
 from backoffice.templatetags.zentra import idlink, linkify
 from tenants.admin_base import EstimatedCountPaginator, TenantScopedAdmin
@@ -22,12 +23,19 @@ class EvidenceAdmin(TenantScopedAdmin):
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]
 
+    # Refusals of callers who proved nothing are counted on one row (audit/models.py).
+    @admin.display(description="times", ordering="repeat_count")
+    def times(self, obj):
+        if obj.repeat_count > 1 and obj.last_seen_at is not None:
+            return f"{obj.repeat_count} (last {localtime(obj.last_seen_at):%Y-%m-%d %H:%M:%S})"
+        return obj.repeat_count
+
 
 @admin.register(AccessDenial)
 class AccessDenialAdmin(EvidenceAdmin):
     paginator = EstimatedCountPaginator  # millions of rows: no full count
     show_full_result_count = False
-    list_display = ["created_at", "actor_name", "role", "action", "target_link", "reason"]
+    list_display = ["created_at", "actor_name", "role", "action", "target_link", "reason", "times"]
     list_filter = [RecentFilter]
     search_fields = ["actor", "actor_label", "target", "=request_id"]
 
@@ -52,7 +60,8 @@ class AccessDenialAdmin(EvidenceAdmin):
 class RequestRecordAdmin(EvidenceAdmin):
     paginator = EstimatedCountPaginator  # millions of rows: no full count
     show_full_result_count = False
-    list_display = ["created_at", "request_link", "actor_name", "method", "path", "status", "duration_ms"]
+    list_display = ["created_at", "request_link", "client_request_id", "actor_name", "method", "path", "status",
+                    "duration_ms", "times"]
     list_filter = [
         RecentFilter,
         fixed_choices_filter("method", "method", [(m, m) for m in ("GET", "POST", "PATCH", "PUT", "DELETE")]),
@@ -60,7 +69,7 @@ class RequestRecordAdmin(EvidenceAdmin):
         "idempotent_replay",
     ]
     # Exact ids (an index lookup on a million rows); a path matches from its start.
-    search_fields = ["=request_id", "^path", "=idempotency_key", "=actor"]
+    search_fields = ["=request_id", "=client_request_id", "^path", "=idempotency_key", "=actor"]
 
     @admin.display(description="request id", ordering="request_id")
     def request_link(self, obj):

@@ -1,6 +1,16 @@
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
+from django.db.models import Q
+
+# Refusals of callers who proved no identity (no valid API key or signature) cost them nothing,
+# so they cannot each have a row of their own: repeats within one window (same client address,
+# same action or route, same reason) are counted on the first one's row by one INSERT ... ON
+# CONFLICT on `repeat_key` (audit/services/evidence.py). Every other row is written once, with
+# no repeat_key and a repeat_count of 1.
+_REPEAT_KEY_HELP = "On counted rows: a digest of what makes two refusals the same, and of their window."
+_REPEAT_COUNT_HELP = "How many times this was seen in its window (1 unless counted)."
+_ADDRESS_HELP = "The caller's address (REMOTE_ADDR, or X-Forwarded-For behind ZENTRA_TRUSTED_PROXIES)."
 
 
 class AccessDenial(models.Model):
@@ -8,6 +18,7 @@ class AccessDenial(models.Model):
 
     Identifiers are stored as text, without foreign keys: the row is written on the
     evidence connection, which must not wait on (or roll back with) the refused request.
+    A counted row (see above) keeps the first attempt's actor, target and request id.
     """
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -25,21 +36,35 @@ class AccessDenial(models.Model):
                                         help_text="The tenant that owns the target, when it exists.")
     reason = models.CharField(max_length=500, blank=True, default="")
     request_id = models.CharField(max_length=80, blank=True, default="", db_index=True)
+    client_address = models.GenericIPAddressField(null=True, blank=True, help_text=_ADDRESS_HELP)
+    repeat_key = models.CharField(max_length=64, null=True, blank=True, help_text=_REPEAT_KEY_HELP)
+    repeat_count = models.PositiveIntegerField(default=1, help_text=_REPEAT_COUNT_HELP)
+    last_seen_at = models.DateTimeField(null=True, blank=True, help_text="The last repeat, on counted rows.")
 
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["tenant_id", "-created_at"], name="denial_tenant_time"),
                    GinIndex(fields=["actor_tenant_ids"], name="denial_actor_tenants")]
+        # Partial: only counted rows are in it, so it stays small however many rows are written once.
+        constraints = [models.UniqueConstraint(fields=["repeat_key"], condition=Q(repeat_key__isnull=False),
+                                               name="denial_repeat_key")]
 
     def __str__(self) -> str:
         return f"{self.actor} denied {self.action} {self.target}"
 
 
 class RequestRecord(models.Model):
-    """One API call: the evidence of who called what, for which tenant, and how it ended."""
+    """One API call: the evidence of who called what, for which tenant, and how it ended.
+
+    Calls refused before an API key admitted them, and calls over their budget (429), are
+    counted per client address, route and status instead (see above); a counted row keeps the
+    first call's ids."""
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # The server's id (req_...), unique per call: the key of the call's evidence.
     request_id = models.CharField(max_length=80, db_index=True)
+    # The client's own X-Request-Id, kept beside the server's id, never in its place.
+    client_request_id = models.CharField(max_length=64, blank=True, default="")
     tenant_id = models.CharField(max_length=40, blank=True, default="")
     actor = models.CharField(max_length=200, blank=True, default="")
     method = models.CharField(max_length=10)
@@ -48,10 +73,19 @@ class RequestRecord(models.Model):
     idempotency_key = models.CharField(max_length=255, blank=True, default="")
     idempotent_replay = models.BooleanField(default=False)
     duration_ms = models.PositiveIntegerField()
+    client_address = models.GenericIPAddressField(null=True, blank=True, help_text=_ADDRESS_HELP)
+    repeat_key = models.CharField(max_length=64, null=True, blank=True, help_text=_REPEAT_KEY_HELP)
+    repeat_count = models.PositiveIntegerField(default=1, help_text=_REPEAT_COUNT_HELP)
+    last_seen_at = models.DateTimeField(null=True, blank=True, help_text="The last repeat, on counted rows.")
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["tenant_id", "-created_at"], name="request_tenant_time")]
+        indexes = [models.Index(fields=["tenant_id", "-created_at"], name="request_tenant_time"),
+                   # Operators look up the id a client quotes; most calls send none.
+                   models.Index(fields=["client_request_id"], name="request_client_id",
+                                condition=~Q(client_request_id=""))]
+        constraints = [models.UniqueConstraint(fields=["repeat_key"], condition=Q(repeat_key__isnull=False),
+                                               name="request_repeat_key")]
 
     def __str__(self) -> str:
         return f"{self.method} {self.path} -> {self.status}"

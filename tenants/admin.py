@@ -14,7 +14,7 @@ from .models import ApiKey, Membership, Tenant
 from .roles import MANAGE
 from .services.api_keys import api_key_create, api_key_revoke
 from .services.members import membership_remove, membership_set
-from .services.tenants import tenant_rename
+from .services.tenants import tenant_rate_limits_set, tenant_rename
 
 
 class TenantForm(forms.ModelForm):
@@ -26,19 +26,48 @@ class TenantForm(forms.ModelForm):
         fields = ["name"]
 
 
+RATE_LIMIT_FIELDS = ["rate_limit_per_second", "rate_limit_per_minute"]
+
+
+class PlatformTenantForm(TenantForm):
+    """The superuser's form: also the tenant's request budget per API key."""
+
+    class Meta(TenantForm.Meta):
+        fields = ["name", *RATE_LIMIT_FIELDS]
+
+
 @admin.register(Tenant)
 class TenantAdmin(TenantScopedAdmin):
     tenant_field = "pk"
     change_perm = MANAGE
     form = TenantForm
-    list_display = ["slug", "name", "id", "created_at"]
+    list_display = ["slug", "name", "id", "rate_limits", "created_at"]
     search_fields = ["slug", "name", "id"]
     readonly_fields = ["id", "slug", "created_at"]
-    fields = ["id", "slug", "name", "created_at", "reason"]
+
+    def get_fields(self, request, obj=None):
+        # Rate limits are the platform's to set (tenants/services/tenants.py): owners see none.
+        limits = RATE_LIMIT_FIELDS if request.user.is_superuser else []
+        return ["id", "slug", "name", *limits, "created_at", "reason"]
+
+    def get_form(self, request, obj=None, **kwargs):
+        kwargs["form"] = PlatformTenantForm if request.user.is_superuser else TenantForm
+        return super().get_form(request, obj, **kwargs)
+
+    @admin.display(description="rate limits")
+    def rate_limits(self, obj):
+        if obj.rate_limit_per_second is None and obj.rate_limit_per_minute is None:
+            return "default"
+        return f"{obj.rate_limit_per_second or 'default'}/s, {obj.rate_limit_per_minute or 'default'}/min"
 
     def save_model(self, request, obj, form, change):
-        tenant_rename(tenant=obj, name=form.cleaned_data["name"], actor=Actor.for_user(request.user),
-                      reason=form.cleaned_data["reason"])
+        actor, reason = Actor.for_user(request.user), form.cleaned_data["reason"]
+        limits_changed = any(name in form.changed_data for name in RATE_LIMIT_FIELDS)
+        if "name" in form.changed_data or not limits_changed:
+            tenant_rename(tenant=obj, name=form.cleaned_data["name"], actor=actor, reason=reason)
+        if limits_changed:
+            tenant_rate_limits_set(tenant=obj, per_second=form.cleaned_data["rate_limit_per_second"],
+                                   per_minute=form.cleaned_data["rate_limit_per_minute"], actor=actor, reason=reason)
 
     def has_add_permission(self, request):
         # New tenants come from `manage.py bootstrap_tenant` (system accounts, first key).

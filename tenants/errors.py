@@ -1,4 +1,4 @@
-from zentra.errors import Conflict, ValidationFailed
+from zentra.errors import Conflict, ValidationFailed, ZentraError
 
 
 class TenantSlugTaken(Conflict):
@@ -8,3 +8,11 @@ class TenantSlugTaken(Conflict):
 
 class InvalidRole(ValidationFailed):
     pass
+
+
+class PlatformOnly(ZentraError):
+    """What only the platform (its superuser, or a system job) may change about a tenant."""
+
+    status = 403
+    code = "permission_denied"
+    title = "Permission denied"

@@ -1,5 +1,5 @@
 from django.conf import settings
-from django.core.validators import RegexValidator
+from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 
 from audit.history import tracked_history
@@ -21,6 +21,14 @@ class Tenant(models.Model):
     slug = models.SlugField(max_length=63, unique=True)
     name = models.CharField(max_length=200)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Each API key's request budget (zentra/api/ratelimit.py); empty: the platform's default.
+    # Only the platform superuser changes them (tenants/services/tenants.py).
+    rate_limit_per_second = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1)],
+        help_text="Requests per second per API key; empty: the default (ZENTRA_RATE_LIMIT_PER_SECOND).")
+    rate_limit_per_minute = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1)],
+        help_text="Requests per minute per API key; empty: the default (ZENTRA_RATE_LIMIT_PER_MINUTE).")
 
     history = tracked_history()
 

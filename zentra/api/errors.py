@@ -1,4 +1,8 @@
+from rest_framework.exceptions import APIException, Throttled
+
 from zentra.errors import Conflict, Unprocessable, ValidationFailed, ZentraError
+
+from .ratelimit import Decision
 
 
 class IdempotencyKeyRequired(ValidationFailed):
@@ -25,3 +29,12 @@ class PayloadTooLarge(ZentraError):
 class IdempotencyOutcomeUnknown(Conflict):
     code = "idempotency_outcome_unknown"
     title = "Outcome of the first request with this Idempotency-Key unknown"
+
+
+class RateLimited(Throttled):
+    """429 rate_limited with Retry-After. A DRF exception rather than a ZentraError: raised while
+    authenticating, DRF then marks the request unauthenticated instead of authenticating it again."""
+
+    def __init__(self, decision: Decision, detail: str) -> None:
+        APIException.__init__(self, detail)  # without Throttled's own "Expected available in ..."
+        self.wait = decision.retry_after
