@@ -11,11 +11,13 @@ ZentraError
     UnbalancedTransaction   unbalanced_transaction
     AmountExceedsHold       amount_exceeds_hold
     PolicyDenied            policy_denied
+  SystemAccountProtected (403) system_account
   AlreadyReversed (409)     already_reversed
   HoldNotActive (409)       hold_not_active
+  AccountUnderReview (409)  account_under_review
 """
 
-from zentra.errors import Conflict, InvalidStateTransition, NotFound, Unprocessable  # noqa: F401
+from zentra.errors import Conflict, InvalidStateTransition, NotFound, Unprocessable, ZentraError  # noqa: F401
 
 
 class LedgerError(Unprocessable):
@@ -66,3 +68,18 @@ class AmountExceedsHold(LedgerError):
 class PolicyDenied(LedgerError):
     code = "policy_denied"
     title = "Policy denied"
+
+
+class SystemAccountProtected(ZentraError):
+    """Reserve, settlement, payout (and later fees and disputes) accounts move only through the
+    services that own them: no key or operator may freeze, close or post to them by hand."""
+    status = 403
+    code = "system_account"
+    title = "System account"
+
+
+class AccountUnderReview(Conflict):
+    """The latest verification found a break on the account: nothing leaves it until an owner
+    has resolved the break with a reason."""
+    code = "account_under_review"
+    title = "Account under review"

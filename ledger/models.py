@@ -51,6 +51,9 @@ class Account(models.Model):
     max_daily_debit = models.BigIntegerField(null=True, blank=True,
                                              help_text="Most this account may be debited per UTC day (minor units).")
     posted_balance = models.BigIntegerField(default=0, editable=False)
+    # Set by a verification that found a break on this account; debits are refused
+    # (409 account_under_review) until an owner resolves its breaks with a reason.
+    under_review = models.BooleanField(default=False, editable=False)
     # Head of the account's entry chain: sequence and hash of its latest entry.
     last_sequence = models.BigIntegerField(default=0, editable=False)
     hash_head = models.CharField(max_length=64, blank=True, default="", editable=False)
@@ -150,7 +153,8 @@ class LedgerEntry(models.Model):
 
     `sequence` numbers the account's entries 1, 2, 3...; `balance_after` is the account's
     balance once this entry applied, so statements and as-of balances read without summing.
-    `hash` chains the account's entries: sha256(previous hash + canonical content).
+    `hash` chains the account's entries: HMAC-SHA256 under the ledger key `key_id` of the previous
+    hash and the canonical content (ledger/chain.py); `legacy` entries predate the key.
     """
 
     id = models.CharField(primary_key=True, max_length=40, default=new_entry_id, editable=False)
@@ -165,6 +169,7 @@ class LedgerEntry(models.Model):
     sequence = models.BigIntegerField()
     balance_after = models.BigIntegerField()
     hash = models.CharField(max_length=64)
+    key_id = models.CharField(max_length=16)
     created_at = models.DateTimeField()
 
     class Meta:
@@ -220,12 +225,64 @@ class ReconciliationBreak(models.Model):
     currency = models.CharField(max_length=3, blank=True, default="")
     kind = models.CharField(max_length=40)
     detail = models.TextField()
+    # A break stays open until an owner resolves it with a reason (ledger.services.breaks).
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.CharField(max_length=200, blank=True, default="")
+    resolution = models.TextField(blank=True, default="")
+
+    history = tracked_history()
 
     class Meta:
         ordering = ["id"]
+        indexes = [models.Index(fields=["account_id"], condition=Q(resolved_at__isnull=True),
+                                name="break_open_by_account")]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.account_id or self.currency}"
+
+
+def new_checkpoint_id() -> str:
+    return new_id("chk")
+
+
+class LedgerCheckpoint(models.Model):
+    """Every account head of a tenant at one instant, signed with the service's Ed25519 key.
+
+    Verification checks each account's chain against its head in the latest checkpoint, so even
+    someone holding the ledger key cannot rewrite history before it unnoticed. Append-only
+    (migration 0012)."""
+
+    REASONS = ["daily", "period_close", "on_demand", "key_introduced"]
+
+    id = models.CharField(primary_key=True, max_length=40, default=new_checkpoint_id, editable=False)
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="+")
+    reason = models.CharField(max_length=20, choices=[(r, r) for r in REASONS])
+    actor = models.CharField(max_length=200)
+    kid = models.CharField(max_length=16, help_text="The signing key (GET /v1/signing_keys).")
+    ledger_key_id = models.CharField(max_length=16, help_text="The ledger key current when it was taken.")
+    accounts = models.PositiveIntegerField()
+    digest = models.CharField(max_length=64, help_text="SHA-256 of the signed document.")
+    signature = models.TextField(help_text="Base64 Ed25519 signature of the signed document.")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["tenant", "-created_at"], name="checkpoint_tenant_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.id} ({self.reason})"
+
+
+class CheckpointHead(models.Model):
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="+", db_index=False)
+    checkpoint = models.ForeignKey(LedgerCheckpoint, on_delete=models.PROTECT, related_name="heads")
+    account_id = models.CharField(max_length=40)
+    sequence = models.BigIntegerField()
+    hash = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["account_id"]
+        constraints = [models.UniqueConstraint(fields=["checkpoint", "account_id"], name="checkpoint_head_unique")]
 
 
 def new_hold_id() -> str:

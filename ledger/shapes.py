@@ -42,6 +42,7 @@ class AccountBody(TypedDict):
     allow_overdraft: bool
     overdraft_limit: int | None
     is_system: bool
+    under_review: bool
     balances: BalancesBody
     metadata: JSONObject
     created_at: Timestamp
@@ -128,7 +129,8 @@ def account_body(account: Account) -> AccountBody:
         "normal_balance": account.normal_balance,  # type: ignore[typeddict-item]
         "status": account.status,  # type: ignore[typeddict-item]
         "allow_overdraft": account.allow_overdraft, "overdraft_limit": account.overdraft_limit,
-        "is_system": account.is_system, "balances": balances_body(account_balances(account)),
+        "is_system": account.is_system, "under_review": account.under_review,
+        "balances": balances_body(account_balances(account)),
         "metadata": account.metadata, "created_at": iso(account.created_at),
     }
 

@@ -45,6 +45,10 @@ app.conf.update(
             "task": "ledger.tasks.ledger_verify_all",
             "schedule": crontab(hour=2, minute=30),
         },
+        "sign-ledger-checkpoints": {
+            "task": "ledger.tasks.ledger_checkpoints_daily",
+            "schedule": crontab(hour=0, minute=5),
+        },
         "purge-expired-idempotency-keys": {
             "task": "zentra.tasks.idempotency_keys_purge",
             "schedule": crontab(minute=17),

@@ -7,9 +7,11 @@ from zentra.api.health import healthz
 from zentra.api.index import ApiIndexView
 from zentra.api.middleware import is_api_path
 from zentra.api.problems import problem_json_response
+from zentra.api.signing_keys import SigningKeysView
 
 api_v1: list[URLPattern | URLResolver] = [
     path("", ApiIndexView.as_view(), name="api-index"),
+    path("signing_keys", SigningKeysView.as_view(), name="signing-keys"),
     path("openapi.json", SpectacularJSONAPIView.as_view(authentication_classes=[], permission_classes=[]),
          name="openapi"),
     path("docs", SpectacularSwaggerView.as_view(url_name="openapi", authentication_classes=[], permission_classes=[]),

@@ -27,7 +27,7 @@ ID_PAGES = {
     "rte": "admin:payments_providerroute_change", "prv": "admin:payments_provider_change",
     "pol": "admin:payments_policyrule_change", "evt": "admin:webhooks_event_change",
     "del": "admin:webhooks_delivery_change", "we": "admin:webhooks_webhookendpoint_change",
-    "req": "admin:trace",
+    "req": "admin:trace", "rec": "admin:ledger_reconciliationrun_change",
 }
 TRACEABLE = {"req", "pi", "hold", "txn", "acct", "po", "evt", "del"}
 ID_PATTERN = re.compile(r"\b(" + "|".join(sorted(ID_PAGES, key=len, reverse=True)) + r")_[0-9A-Za-z]{10,40}\b")

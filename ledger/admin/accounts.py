@@ -85,8 +85,8 @@ class AccountAdmin(TenantScopedAdmin):
             return ["tenant", "customer", "name", "currency", "account_type", "normal_balance", "allow_overdraft",
                     "overdraft_limit", "metadata"]
         return ["id", "tenant", "customer", "name", "currency", "account_type", "normal_balance", "status",
-                "allow_overdraft", "overdraft_limit", "is_system", "posted", "held", "available", "last_sequence",
-                "metadata_table", "created_at"]
+                "under_review", "allow_overdraft", "overdraft_limit", "is_system", "posted", "held", "available",
+                "last_sequence", "metadata_table", "created_at"]
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:

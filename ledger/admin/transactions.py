@@ -3,12 +3,12 @@ ledger verification with their breaks."""
 
 from django.contrib import admin
 
-from backoffice.templatetags.zentra import idlink, linkify
 from tenants.admin_base import EstimatedCountPaginator, ReadOnlyInline, TenantScopedAdmin
 
 from ..currencies import format_minor
 from ..models import LedgerEntry, LedgerTransaction, ReconciliationBreak, ReconciliationRun
 from ..services.transfers import ledger_transaction_reverse
+from .breaks import BreakColumns
 from .filters import CurrencyListFilter
 
 
@@ -73,19 +73,11 @@ class LedgerEntryAdmin(TenantScopedAdmin):
         return format_minor(obj.balance_after, obj.currency)
 
 
-class BreakInline(ReadOnlyInline):
+class BreakInline(BreakColumns, ReadOnlyInline):
     model = ReconciliationBreak
     readonly_fields = ("kind", "account", "currency", "what_disagreed")
     fields = readonly_fields
     show_change_link = False
-
-    @admin.display(description="account")
-    def account(self, obj):
-        return idlink(obj.account_id) if obj.account_id else "—"
-
-    @admin.display(description="what disagreed")
-    def what_disagreed(self, obj):
-        return linkify(obj.detail)
 
 
 @admin.register(ReconciliationRun)

@@ -22,6 +22,7 @@ from ..locks import lock_tenant_account
 from ..models import ACCOUNT_TYPES, CREDIT, DEBIT, SYSTEM_ACCOUNT_TYPES, Account
 from ..selectors import hold_totals
 from ..shapes import account_body
+from .system_accounts import system_accounts_refuse
 
 
 def _account_event(account: Account, type: str, actor: Actor) -> None:
@@ -126,6 +127,9 @@ def _account_transition(*, tenant: Tenant, account_id: str, action: str, actor: 
     with transaction.atomic(), acting_as(actor):
         account = lock_tenant_account(tenant_id=tenant.id, account_id=account_id, actor=actor,
                                       action=f"{action} account")
+        if action in ("freeze", "close"):
+            # Unfreeze stays open: it is how an account frozen before this rule is put right.
+            system_accounts_refuse([account], actor=actor, action=f"{action} account")
         if account.status not in allowed_from:
             raise InvalidStateTransition(f"Cannot {action} account {account.id}: it is {account.status}")
         if action == "close":

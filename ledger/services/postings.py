@@ -26,10 +26,18 @@ from audit.context import current_request_id
 from tenants.models import Tenant
 from zentra.errors import ValidationFailed
 
-from ..chain import entry_hash
-from ..errors import AccountNotActive, CurrencyMismatch, InsufficientFunds, PolicyDenied, UnbalancedTransaction
+from ..chain import current_key_id, entry_hash
+from ..errors import (
+    AccountNotActive,
+    AccountUnderReview,
+    CurrencyMismatch,
+    InsufficientFunds,
+    PolicyDenied,
+    UnbalancedTransaction,
+)
 from ..locks import lock_tenant_accounts
 from ..models import CREDIT, DEBIT, MAX_AMOUNT, Account, Hold, LedgerEntry, LedgerTransaction
+from .system_accounts import system_accounts_refuse
 
 T = TypeVar("T")
 
@@ -85,6 +93,18 @@ def _check_accounts(entries: Sequence[EntryInput], accounts: dict[str, Account])
         raise UnbalancedTransaction(f"Debits must equal credits per currency ({detail})")
 
 
+# Releases and expiries only give reserved funds back to their owner: they never wait for a review.
+RETURNS_RESERVED_FUNDS = {"release", "expiry"}
+
+
+def _check_under_review(entries: Sequence[EntryInput], accounts: dict[str, Account]) -> None:
+    for entry in entries:
+        account = accounts[entry.account_id]
+        if entry.direction == DEBIT and account.under_review:
+            raise AccountUnderReview(f"Account {account.id} is under review: its latest verification found a break, "
+                                     "and no debit is taken until an owner resolves it")
+
+
 class LapsedHoldsFirst(Exception):
     """Funds are short, but expired holds not yet released would cover them: the caller
     retries in a new transaction that releases those holds first (with_lapsed_holds_retry)."""
@@ -128,7 +148,12 @@ def post_entries(*, tenant: Tenant, entries: Sequence[EntryInput], actor: Actor,
     _validate_shape(entries)
     locked = lock_tenant_accounts(tenant_id=tenant.id, actor=actor, action="post entry", already=locked,
                                   wanted=[(e.account_id, f"entries[{i}].account") for i, e in enumerate(entries)])
+    if kind == "transfer":
+        # A transfer is the posting a client or an operator asks for by hand.
+        system_accounts_refuse((locked[e.account_id] for e in entries), actor=actor, action="post entry")
     _check_accounts(entries, locked)
+    if kind not in RETURNS_RESERVED_FUNDS:
+        _check_under_review(entries, locked)
 
     deltas: dict[str, int] = defaultdict(int)
     for entry in entries:
@@ -155,13 +180,14 @@ def post_entries(*, tenant: Tenant, entries: Sequence[EntryInput], actor: Actor,
         payment_intent_id=payment_intent_id, payout_id=payout_id, effective_at=effective_at or now, created_at=now,
         source_request_id=current_request_id() or "", actor=str(actor))
     rows = []
+    key_id = current_key_id()
     for entry in entries:
         account = locked[entry.account_id]
         account.last_sequence += 1
         account.posted_balance += signed(account, entry.direction, entry.amount)
         row = LedgerEntry(tenant=tenant, transaction=txn, account=account, direction=entry.direction,
                           amount=entry.amount, currency=account.currency, sequence=account.last_sequence,
-                          balance_after=account.posted_balance, created_at=now)
+                          balance_after=account.posted_balance, key_id=key_id, created_at=now)
         row.hash = entry_hash(account.hash_head, row)
         account.hash_head = row.hash
         rows.append(row)
@@ -176,7 +202,7 @@ def post_entries(*, tenant: Tenant, entries: Sequence[EntryInput], actor: Actor,
 
 
 _ENTRY_COLUMNS = ("id", "tenant_id", "transaction_id", "account_id", "direction", "amount", "currency", "sequence",
-                  "balance_after", "hash", "created_at")
+                  "balance_after", "hash", "key_id", "created_at")
 
 
 def _write_posting(txn: LedgerTransaction, rows: list[LedgerEntry], accounts: list[Account]) -> None:
@@ -192,7 +218,7 @@ def _write_posting(txn: LedgerTransaction, rows: list[LedgerEntry], accounts: li
     txn_params = [txn.id, txn.tenant_id, txn.kind, txn.description, json.dumps(txn.metadata), txn.reverses_id,
                   txn.hold_id, txn.payment_intent_id, txn.payout_id, txn.effective_at, txn.created_at,
                   txn.source_request_id, txn.actor]
-    entry_values = ", ".join(["(%s, %s, %s, %s, %s, %s::bigint, %s, %s::bigint, %s::bigint, %s, %s)"] * len(rows))
+    entry_values = ", ".join(["(%s, %s, %s, %s, %s, %s::bigint, %s, %s::bigint, %s::bigint, %s, %s, %s)"] * len(rows))
     entry_params = [getattr(row, column) for row in rows for column in _ENTRY_COLUMNS]
     head_values = ", ".join(["(%s, %s::bigint, %s::bigint, %s)"] * len(accounts))
     head_params = [p for a in accounts for p in (a.id, a.posted_balance, a.last_sequence, a.hash_head)]

@@ -67,7 +67,8 @@ class RawLedger:
         entry_id = new_entry_id()
         self.cursor.execute(
             "INSERT INTO ledger_ledgerentry (id, tenant_id, transaction_id, account_id, direction, amount, currency,"
-            " sequence, balance_after, hash, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            " sequence, balance_after, hash, key_id, created_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'legacy', %s)",
             [entry_id, tenant_id or account.tenant_id, txn_id, account.id, direction, amount,
              currency or account.currency, expected_sequence if sequence is None else sequence,
              expected_balance if balance_after is None else balance_after, "0" * 64, created_at or timezone.now()])
@@ -237,6 +238,46 @@ def test_entries_and_transactions_are_append_only(book, statement):
     assert sqlstate(refused) == "23001"  # restrict_violation
     assert ledger_snapshot() == before
     assert list(LedgerEntry.objects.filter(transaction=book.first).values()) == entries_before
+
+
+@committing  # within the test's own transaction the postings' deferred checks would block any TRUNCATE
+@pytest.mark.parametrize("tables", [
+    "ledger_ledgerentry, ledger_ledgertransaction CASCADE", "ledger_account CASCADE", "ledger_hold CASCADE",
+], ids=["entries-and-transactions", "accounts", "holds"])
+def test_truncate_of_ledger_tables_is_refused_even_for_a_superuser(book, tables):
+    # given: the test connection is a PostgreSQL superuser, the strongest role there is
+    before = ledger_snapshot()
+    # when
+    with pytest.raises(IntegrityError, match="TRUNCATE of .* refused") as refused:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"TRUNCATE {tables}")
+    # then
+    assert sqlstate(refused) == "23001"
+    assert ledger_snapshot() == before
+
+
+@pytest.mark.parametrize("column, value", [("normal_balance", "debit"), ("currency", "EUR")])
+def test_currency_and_normal_balance_of_an_account_with_entries_cannot_change(book, column, value):
+    # given
+    before = ledger_snapshot()
+    # when
+    with pytest.raises(IntegrityError, match="cannot change") as refused:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"UPDATE ledger_account SET {column} = %s WHERE id = %s", [value, book.alice.id])
+    # then
+    assert sqlstate(refused) == "23001"
+    assert ledger_snapshot() == before
+    assert Account.objects.get(pk=book.alice.id).normal_balance == "credit"
+
+
+def test_an_account_without_entries_may_still_be_corrected(book):
+    # given
+    fresh = customer_account(book.tenant)
+    # when
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE ledger_account SET normal_balance = 'debit' WHERE id = %s", [fresh.id])
+    # then
+    assert Account.objects.get(pk=fresh.id).normal_balance == "debit"
 
 
 # --- tenant and currency of an entry -----------------------------------------------------------------------
