@@ -4,10 +4,12 @@ Views validate the input's shape, call one service (which finds, locks and check
 touches, once) and answer the resource's public shape."""
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
@@ -64,7 +66,7 @@ POSTING_PROBLEMS = (AccountNotActive, CurrencyMismatch, InsufficientFunds, Unbal
 
 
 def parse_as_of(raw: str | None) -> Any:
-    if not raw:
+    if raw is None:  # absent: now; present but empty is no timestamp
         return None
     try:
         value = parse_datetime(raw.replace(" ", "+"))  # a bare "+" in a query string arrives as a space
@@ -73,7 +75,12 @@ def parse_as_of(raw: str | None) -> Any:
     if value is None or value.tzinfo is None:
         raise ValidationFailed("as_of must be an ISO 8601 timestamp with a time zone",
                                errors=[{"field": "as_of", "message": "ISO 8601 timestamp with time zone expected."}])
-    return value
+    # In UTC: PostgreSQL refuses offsets beyond 15:59 (ISO 8601 allows 23:59). An instant
+    # before year 1 or after 9999 in UTC has the balance of the first or last one Python holds.
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        return (datetime.min if value.year == 1 else datetime.max).replace(tzinfo=UTC)
 
 
 def reason_of(request: Request) -> str:
@@ -85,7 +92,7 @@ def reason_of(request: Request) -> str:
 
 class AccountListCreateView(TenantAPIView):
     @extend_schema(operation_id="accounts_list", responses=ListOf(AccountBody), parameters=LIST_PARAMS + [
-        OpenApiParameter("customer", str), OpenApiParameter("currency", str),
+        OpenApiParameter("customer", str), OpenApiParameter("currency", str, enum=sorted(currencies.EXPONENTS)),
         OpenApiParameter("account_type", str, enum=ACCOUNT_TYPES),
         OpenApiParameter("status", str, enum=["active", "frozen", "closed"])])
     def get(self, request: Request) -> Response:
@@ -114,7 +121,8 @@ class AccountDetailView(TenantAPIView):
 
 class AccountBalanceView(TenantAPIView):
     @extend_schema(operation_id="accounts_balance", responses=BalanceBody, parameters=[
-        OpenApiParameter("as_of", str, description="ISO 8601 timestamp; the balance at that instant (default now)")])
+        OpenApiParameter("as_of", OpenApiTypes.DATETIME,
+                         description="ISO 8601 timestamp with a time zone; the balance at that instant (default now)")])
     def get(self, request: Request, account_id: str) -> Response:
         account = self.tenant_object(Account, account_id, label="account")
         as_of = parse_as_of(request.query_params.get("as_of"))
@@ -166,8 +174,6 @@ class AccountEntriesView(TenantAPIView):
 
 
 class TransactionListCreateView(TenantAPIView):
-    filters_name_objects = True  # ?account= answers 404 for an account the tenant does not have
-
     @extend_schema(operation_id="transactions_list", responses=ListOf(TransactionBody), parameters=LIST_PARAMS + [
         OpenApiParameter("account", str, description="transactions with an entry on this account"),
         OpenApiParameter("kind", str, enum=TRANSACTION_KINDS)])
@@ -214,8 +220,6 @@ class TransactionReverseView(TenantAPIView):
 
 
 class HoldListCreateView(TenantAPIView):
-    filters_name_objects = True  # ?account= answers 404 for an account the tenant does not have
-
     @extend_schema(operation_id="holds_list", responses=ListOf(HoldBody), parameters=LIST_PARAMS + [
         OpenApiParameter("account", str), OpenApiParameter("status", str, enum=HOLD_STATUSES)])
     def get(self, request: Request) -> Response:

@@ -38,6 +38,7 @@ from ..models import CREDIT, DEBIT, Account, Hold, LedgerTransaction
 from ..selectors import reserve_account_of
 from ..shapes import hold_body
 from .postings import EntryInput, post_entries, with_lapsed_holds_retry
+from .system_accounts import system_accounts_refuse
 
 
 def _hold_event(hold: Hold, type: str, actor: Actor) -> None:
@@ -146,9 +147,7 @@ def hold_place_locked(*, tenant: Tenant, account: Account, amount: int, expires_
                       lapsed_released: bool = False) -> Hold:
     """The hold itself, inside the caller's transaction. The caller has locked the account and
     the tenant's reserve account for its currency (payment intents place theirs here)."""
-    if account.is_system:
-        raise ValidationFailed(f"Account {account.id} is a system account; holds reserve customer funds",
-                               errors=[{"field": "account", "message": "Not a system account."}])
+    system_accounts_refuse([account], actor=actor, action="hold account")  # holds reserve customer funds
     if account.normal_balance != CREDIT:
         raise ValidationFailed(f"Account {account.id} is debit-normal; holds reserve credit balances",
                                errors=[{"field": "account", "message": "Holds need a credit-normal account."}])

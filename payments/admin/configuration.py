@@ -16,7 +16,7 @@ from django.utils import timezone
 from audit.actors import Actor
 from tenants.admin_base import TenantScopedAdmin, form_errors_from
 from tenants.roles import OPERATE
-from zentra.errors import ValidationFailed
+from zentra.errors import NotFound, ValidationFailed
 
 from ..models import PolicyRule, Provider, ProviderRoute
 from ..services.configuration import (
@@ -75,7 +75,7 @@ class PolicyRuleForm(ReasonedForm):
             try:
                 policy_rule_check(tenant=tenant, kind=values["kind"], params=values.get("params"),
                                   currency=values.get("currency", ""), rail=values.get("rail", ""))
-            except ValidationFailed as exc:
+            except (ValidationFailed, NotFound) as exc:  # NotFound: a route the tenant does not have
                 form_errors_from(self, exc)
         return values
 

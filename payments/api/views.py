@@ -18,7 +18,7 @@ from zentra.api.views import TenantAPIView
 from zentra.errors import InvalidStateTransition
 
 from ..adapters import SIGNATURE_HEADER
-from ..errors import SignatureRejected
+from ..errors import PolicyRuleConflict, SignatureRejected
 from ..models import PaymentIntent, Payout, PolicyRule
 from ..selectors import intents_of, payouts_of, policy_rules_of
 from ..services.configuration import policy_rule_create, policy_rule_update
@@ -177,6 +177,7 @@ class PolicyRuleDetailView(TenantAPIView):
         return Response(policy_rule_body(self.tenant_object(PolicyRule, rule_id, label="policy rule")))
 
     @extend_schema(operation_id="policy_rules_update", request=PolicyRuleUpdateInput, responses=PolicyRuleBody)
+    @problems(PolicyRuleConflict)
     def post(self, request: Request, rule_id: str) -> Response:
         """Change some of the rule's fields; the rule as a whole is checked again."""
         values = _validated(PolicyRuleUpdateInput, request)

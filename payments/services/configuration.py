@@ -16,8 +16,9 @@ from audit.actors import Actor, acting_as
 from ledger import currencies
 from tenants.models import Tenant
 from tenants.selectors import Scope, tenant_object
-from zentra.errors import ValidationFailed
+from zentra.errors import NotFound, ValidationFailed
 
+from ..errors import PolicyRuleConflict
 from ..models import PolicyRule, Provider, ProviderRoute
 
 M = TypeVar("M", PolicyRule, Provider, ProviderRoute)
@@ -35,7 +36,7 @@ _MESSAGES = {
     "amount_or_null": "Must be a JSON integer of minor units (at least 1) or null.",
     "count": "Must be a JSON integer, 0 or more.",
     "number": "Must be a JSON number, 0 or more.",
-    "routes": "Must be a non-empty list of this tenant's route ids (rte_...).",
+    "routes": "Must be a non-empty list of route ids (rte_...).",
 }
 
 
@@ -43,7 +44,7 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _param_ok(kind: str, value: Any, tenant_routes: set[str]) -> bool:
+def _param_ok(kind: str, value: Any) -> bool:
     if kind == "amount":
         return _is_int(value) and value >= 1
     if kind == "amount_or_null":
@@ -53,8 +54,7 @@ def _param_ok(kind: str, value: Any, tenant_routes: set[str]) -> bool:
     if kind == "number":
         return (_is_int(value) or isinstance(value, float)) and value >= 0
     if kind == "routes":
-        return (isinstance(value, list) and bool(value) and all(isinstance(r, str) for r in value)
-                and set(value) <= tenant_routes)
+        return isinstance(value, list) and bool(value) and all(isinstance(r, str) for r in value)
     raise AssertionError(kind)
 
 
@@ -72,8 +72,6 @@ def policy_rule_check(*, tenant: Tenant, kind: str, params: Any, currency: str =
         errors.append({"field": "params", "message": "Must be a JSON object."})
     elif kind in RULE_PARAMS:
         spec = RULE_PARAMS[kind]
-        routes = (set(ProviderRoute.objects.filter(tenant=tenant).values_list("id", flat=True))
-                  if kind == PolicyRule.ROUTING else set())
         for name in sorted(set(params) - set(spec)):
             errors.append({"field": f"params.{name}", "message": f"Not a parameter of {kind}; it takes "
                                                                  f"{', '.join(sorted(spec))}."})
@@ -81,7 +79,7 @@ def policy_rule_check(*, tenant: Tenant, kind: str, params: Any, currency: str =
             if name not in params:
                 if required:
                     errors.append({"field": f"params.{name}", "message": "Required."})
-            elif not _param_ok(expected, params[name], routes):
+            elif not _param_ok(expected, params[name]):
                 errors.append({"field": f"params.{name}", "message": _MESSAGES[expected]})
         if kind == PolicyRule.AMOUNT_LIMIT and not errors:
             if "min" not in params and "max" not in params:
@@ -90,6 +88,13 @@ def policy_rule_check(*, tenant: Tenant, kind: str, params: Any, currency: str =
                 errors.append({"field": "params.min", "message": "Must not exceed max."})
     if errors:
         raise ValidationFailed("; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors)
+    if kind == PolicyRule.ROUTING:
+        # Well formed, but naming routes the tenant does not have: like any unknown id, a 404.
+        unknown = sorted(set(params["routes"]) - set(
+            ProviderRoute.objects.filter(tenant=tenant, pk__in=params["routes"]).values_list("id", flat=True)))
+        if unknown:
+            raise NotFound(f"params.routes: no such route {', '.join(unknown)}",
+                           errors=[{"field": "params.routes", "message": f"No such route: {', '.join(unknown)}."}])
 
 
 RULE_FIELDS = ("kind", "position", "enabled", "currency", "rail", "params", "description")
@@ -113,7 +118,16 @@ def policy_rule_update(*, tenant: Tenant, rule_id: str, actor: Actor, reason: st
     """Change some of a rule's fields (kind, position, enabled, currency, rail, params,
     description); the rule as a whole is checked again."""
     def check(rule: PolicyRule) -> None:
-        policy_rule_check(tenant=tenant, kind=rule.kind, params=rule.params, currency=rule.currency, rail=rule.rail)
+        try:
+            policy_rule_check(tenant=tenant, kind=rule.kind, params=rule.params, currency=rule.currency,
+                              rail=rule.rail)
+        except ValidationFailed as exc:
+            if ("kind" in changes) == ("params" in changes):
+                raise
+            # Only one of the pair was given: what refuses it is the other, as the rule has it.
+            given, kept = ("kind", "params") if "kind" in changes else ("params", "kind")
+            raise PolicyRuleConflict(f"The {given} given does not fit the rule's {kept} ({rule.kind} rule): "
+                                     f"{exc.detail}", errors=exc.errors) from exc
 
     return _change(PolicyRule, tenant=tenant, object_id=rule_id, actor=actor, reason=reason, changes=changes,
                    allowed=RULE_FIELDS, label="policy rule", check=check)

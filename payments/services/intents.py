@@ -22,6 +22,7 @@ from ledger.locks import lock_account_with_system, lock_tenant_accounts
 from ledger.models import Account
 from ledger.services.holds import hold_place_locked, holds_release_lapsed
 from ledger.services.postings import with_lapsed_holds_retry
+from ledger.services.system_accounts import system_accounts_refuse
 from tenants.models import Tenant
 from zentra.errors import InvalidStateTransition, ValidationFailed
 
@@ -51,9 +52,8 @@ def payment_intent_create(*, tenant: Tenant, amount: int, currency: str, source_
             if account.currency != currency:
                 raise CurrencyMismatch(f"The intent is in {currency}, {field} {account.id} in {account.currency}",
                                        errors=[{"field": field, "message": "Differs from the intent's currency."}])
-            if account.is_system:
-                raise ValidationFailed(f"{field} {account.id} is a system account",
-                                       errors=[{"field": field, "message": "Not a system account."}])
+            # A payment from or to a reserve, settlement or payout account moves its money by hand.
+            system_accounts_refuse([account], actor=actor, action="create payment intent")
         intent = PaymentIntent(tenant=tenant, amount=amount, currency=currency, source_account_id=source_account_id,
                                destination_account_id=destination_account_id, rail=rail, metadata=metadata or {},
                                source_request_id=current_request_id() or "")

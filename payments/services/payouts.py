@@ -15,9 +15,10 @@ from ledger.locks import lock_account_with_system, lock_tenant_accounts
 from ledger.models import CREDIT, DEBIT, Account
 from ledger.services.holds import holds_release_lapsed
 from ledger.services.postings import EntryInput, post_entries, with_lapsed_holds_retry
+from ledger.services.system_accounts import system_accounts_refuse
 from tenants.models import Tenant
 from webhooks.services.outbox import event_emit
-from zentra.errors import InvalidStateTransition, ValidationFailed
+from zentra.errors import InvalidStateTransition
 
 from ..models import Payout, Provider
 from ..shapes import payout_body
@@ -61,9 +62,8 @@ def _payout_create(*, tenant: Tenant, account_id: str, amount: int, actor: Actor
                                                       actor=actor, action="pay out")
             payout_account = found or _payout_account(tenant, account.currency)
             locked = {account.id: account, payout_account.id: payout_account}
-        if account.is_system:
-            raise ValidationFailed(f"Account {account.id} is a system account",
-                                   errors=[{"field": "account", "message": "Not a system account."}])
+        # Paying out of a reserve, settlement or payout account is moving its money by hand.
+        system_accounts_refuse([account], actor=actor, action="pay out")
         payout = Payout(tenant=tenant, account=account, amount=amount, currency=account.currency,
                         metadata=metadata or {}, source_request_id=current_request_id() or "",
                         provider=_payout_provider(tenant))

@@ -35,13 +35,14 @@ def provider_event_receive(*, provider_id: str, body: bytes, signature: str) -> 
     provider = Provider.objects.select_related("tenant").filter(pk=provider_id).first()
     actor = Actor.system(f"provider:{provider_id}")
     if provider is None:
+        # Unsigned by anyone we know: counted per address and reason, not a row per call.
         access_denial_record(actor=actor, action="provider event", target=provider_id, reason="unknown provider",
-                             request_id=current_request_id())
+                             request_id=current_request_id(), unauthenticated=True)
         raise NotFound(f"No such provider: {provider_id}")
     problem = verify_event(provider.secret, body, signature or "")
     if problem:
         access_denial_record(actor=actor, tenant_id=provider.tenant_id, action="provider event", target=provider.id,
-                             reason=problem, request_id=current_request_id())
+                             reason=problem, request_id=current_request_id(), unauthenticated=True)
         raise SignatureRejected(f"Provider event refused: {problem}")
     try:
         payload = json.loads(body)

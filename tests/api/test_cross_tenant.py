@@ -218,8 +218,8 @@ def test_cursor_of_another_tenant_is_refused(tenant_a, tenant_b, make_account, p
     unknown = tenant_b.get(path, starting_after=missing)
 
     # then: refused exactly like an id that does not exist
-    assert response.status_code == 400
+    assert response.status_code == 404
     body = response.json()
-    assert body["code"] == "validation_error"
+    assert body["code"] == "not_found"
     assert body["errors"] == [{"field": "starting_after", "message": "No such object."}]
     assert comparable(response, cursor) == comparable(unknown, missing)

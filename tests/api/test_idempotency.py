@@ -1,12 +1,15 @@
 """Idempotency-Key, as docs/api.md says: one effect per (tenant, key), whatever the client retries."""
 
 import json
+import re
 import threading
 from datetime import timedelta
 
 import pytest
 from django.db import connections
 from django.utils import timezone
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import zentra.tasks
 from audit.actors import Actor
@@ -16,7 +19,8 @@ from ledger.models import Account
 from ledger.services.accounts import account_create
 from tests.conftest import api_client
 from webhooks.models import Event
-from zentra.api.idempotency import idempotency_begin, idempotency_keys_purge
+from zentra.api.errors import IdempotencyKeyRequired
+from zentra.api.idempotency import KEY_PATTERN, idempotency_begin, idempotency_keys_purge, parse_key
 from zentra.api.models import IdempotencyKey
 
 pytestmark = pytest.mark.django_db
@@ -476,3 +480,43 @@ def test_parallel_requests_with_one_key_have_one_effect(tenant_a):
         data__object__is_system=True).count() == 1
     stored = IdempotencyKey.objects.get(tenant=tenant_a.tenant, key="race")
     assert (stored.status, stored.response_status) == (IdempotencyKey.COMPLETED, 201)
+
+
+# --- the key's form, as the OpenAPI document states it ------------------------------------------
+
+# Quotes and backslashes (the quoted form), spaces at either end, the edges of printable ASCII.
+KEY_CHARACTERS = st.sampled_from(['"', "\\", " ", "\t", "a", "~", "!", "#", "[", "]", "\x1f", "\x7f", "\xe9"])
+KEYS = st.one_of(
+    st.text(KEY_CHARACTERS, max_size=8),
+    st.text(KEY_CHARACTERS, max_size=6).map(lambda inner: f'"{inner}"'),
+    st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=253, max_size=258),
+    st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=253, max_size=258).map(lambda k: f'"{k}"'),
+)
+
+
+def accepted(raw: str) -> bool:
+    try:
+        parse_key(raw)
+    except IdempotencyKeyRequired:
+        return False
+    return True
+
+
+@settings(max_examples=3000, deadline=None)
+@given(KEYS)
+def test_the_documented_key_pattern_matches_exactly_the_keys_the_server_accepts(raw):
+    # A header value arrives without the spaces around it (HTTP strips them): only such values.
+    if raw != raw.strip(" \t"):
+        return
+    assert bool(re.fullmatch(KEY_PATTERN, raw)) == accepted(raw), repr(raw)
+
+
+def test_every_post_documents_the_key_with_that_pattern(client):
+    document = client.get("/v1/openapi.json").json()
+    # Every POST an API key makes (provider events are signed by the provider instead).
+    posts = [(path, item["post"]) for path, item in document["paths"].items()
+             if "post" in item and {"ApiKey": []} in item["post"].get("security", [])]
+    assert posts
+    for path, operation in posts:
+        [header] = [p for p in operation["parameters"] if p["in"] == "header" and p["name"] == "Idempotency-Key"]
+        assert header["required"] and header["schema"]["pattern"] == KEY_PATTERN, path

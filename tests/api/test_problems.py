@@ -305,9 +305,9 @@ def test_revoked_key_is_401_and_leaves_a_denial(tenant_a):
     # when
     response = client.post("/v1/accounts", GOOD, format="json", HTTP_IDEMPOTENCY_KEY="revoked")
 
-    # then
+    # then: answered like an unknown key (tests/api/test_rate_limits.py compares the two whole)
     body = assert_problem(response, 401, "authentication_failed")
-    assert "revoked" in body["detail"]
+    assert body["detail"] == "Invalid API key"
     assert response["WWW-Authenticate"] == 'Bearer realm="zentra"'
     assert snapshot(tenant_a) == before
     denial = AccessDenial.objects.get(request_id=response["X-Request-Id"])
@@ -406,6 +406,21 @@ def test_unsupported_method_is_405_and_changes_nothing(tenant_a, make_account, m
     after = snapshot(tenant_a)
     assert (after["accounts"], after["events"], after["account_history"]) == (
         before["accounts"], before["events"], before["account_history"])
+
+
+@pytest.mark.parametrize("path", ["/v1/accounts/{id}", "/v1/accounts/{id}/balance", "/v1/events", "/v1/trace/{id}"])
+def test_a_post_to_a_read_only_resource_is_405_before_the_idempotency_key_gate(tenant_a, make_account, path):
+    # given
+    account = make_account()
+    keys_before = IdempotencyKey.objects.filter(tenant=tenant_a.tenant).count()
+
+    # when: no Idempotency-Key, which a POST the resource accepted would need
+    response = tenant_a.client.post(path.format(id=account["id"]), {}, format="json")
+
+    # then: the method is what is wrong, and nothing was claimed
+    assert_problem(response, 405, "method_not_allowed")
+    assert "POST" not in response["Allow"] and "GET" in response["Allow"]
+    assert IdempotencyKey.objects.filter(tenant=tenant_a.tenant).count() == keys_before
 
 
 # --- 409 ------------------------------------------------------------------------------------

@@ -178,10 +178,11 @@ def test_same_source_and_destination_is_400(desk):
     assert world(desk.tenant) == before
 
 
-def test_system_account_as_source_or_destination_is_400(desk):
+def test_system_account_as_source_or_destination_is_403_system_account(desk):
+    # A payment naming the reserve or the settlement account would move its money by hand.
     before = world(desk.tenant)
     for overrides in ({"source_account": desk.reserve}, {"destination_account": desk.settlement}):
-        problem(desk.ctx.post("/v1/payment_intents", intent_body(desk, **overrides)), 400, "validation_error")
+        problem(desk.ctx.post("/v1/payment_intents", intent_body(desk, **overrides)), 403, "system_account")
     assert world(desk.tenant) == before
 
 
@@ -227,16 +228,21 @@ def test_payout_from_another_tenants_account_is_404_with_an_access_denial(paid_m
     assert len(evidence) == 1 and evidence[0].tenant_id == tenant_b.tenant.id
 
 
-@pytest.mark.parametrize("body", [{"amount": 0}, {"amount": -5}, {"amount": "10"}, {"amount": 1.0},
-                                  {"account": "SYSTEM", "amount": 10}])
+@pytest.mark.parametrize("body", [{"amount": 0}, {"amount": -5}, {"amount": "10"}, {"amount": 1.0}])
 def test_payout_bad_input_is_400(paid_merchant, body):
     desk = paid_merchant
     body = {"account": desk.merchant, **body}
-    if body["account"] == "SYSTEM":
-        body["account"] = desk.settlement
     before = world(desk.tenant)
     problem(desk.ctx.post("/v1/payouts", body), 400, "validation_error")
     assert world(desk.tenant) == before
+
+
+def test_payout_from_a_system_account_is_403_system_account_with_an_access_denial(paid_merchant):
+    desk = paid_merchant
+    before = world(desk.tenant)
+    problem(desk.ctx.post("/v1/payouts", {"account": desk.settlement, "amount": 10}), 403, "system_account")
+    assert world(desk.tenant) == before and Payout.objects.count() == 0
+    assert [denial.action for denial in denials(target=desk.settlement)] == ["pay out"]
 
 
 def test_failed_sandbox_payout_returns_the_funds_to_the_merchant(paid_merchant):

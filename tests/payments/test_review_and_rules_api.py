@@ -74,10 +74,22 @@ def test_rules_are_listed_retrieved_and_changed_with_their_reason(tenant_a, desk
 
 def test_a_change_that_breaks_a_rule_is_refused_whole(tenant_a, desk):
     [rule] = tenant_a.get("/v1/policy_rules").json()["data"]
+    # a kind alone, which the rule's params do not fit: the rule's state refuses it (409)
     refused = tenant_a.post(f"/v1/policy_rules/{rule['id']}", {"kind": "amount_limit"})
-    body = problem(refused, 400, "validation_error")
+    body = problem(refused, 409, "policy_rule_conflict")
     assert {e["field"] for e in body["errors"]} == {"params.amount_above", "params.younger_than_days"}
+    # a kind with params of another kind: the request itself is wrong (400)
+    problem(tenant_a.post(f"/v1/policy_rules/{rule['id']}", {"kind": "amount_limit", "params": {"max_per_day": 5}}),
+            400, "validation_error")
     assert PolicyRule.objects.get(pk=rule["id"]).kind == "risk_new_account"
+
+
+def test_a_routing_rule_naming_an_unknown_route_is_404(tenant_a, desk):
+    before = PolicyRule.objects.filter(tenant=tenant_a.tenant).count()
+    refused = tenant_a.post("/v1/policy_rules", {"kind": "routing", "params": {"routes": ["rte_nope"]}})
+    body = problem(refused, 404, "not_found")
+    assert body["errors"] == [{"field": "params.routes", "message": "No such route: rte_nope."}]
+    assert PolicyRule.objects.filter(tenant=tenant_a.tenant).count() == before
 
 
 def test_another_tenants_rule_is_404_with_an_access_denial(tenant_a, tenant_b, desk):

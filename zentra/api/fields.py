@@ -20,6 +20,10 @@ class StrictCharField(serializers.CharField):
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("invalid")
+        # The limit is on what was sent, as the OpenAPI document says: DRF measures after
+        # trimming, so 501 characters with a space at the end would pass a limit of 500.
+        if self.max_length is not None and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
         return super().to_internal_value(data)
 
 

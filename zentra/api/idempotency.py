@@ -64,11 +64,22 @@ def effect_committed(*, tenant_id: str, request_id: str, since: datetime) -> boo
                                                      created_at__gte=since).exists()
 
 
+# The keys parse_key accepts, as the OpenAPI document states them (tests/api/test_idempotency.py
+# holds the two to the same answer): a bare key of 1..255 printable ASCII characters, without
+# surrounding spaces and not itself a quoted string, or an RFC 8941 quoted string whose content
+# (with its two escapes, backslash-quote and backslash-backslash, one character each) is 1..255
+# of them.
+KEY_PATTERN = (r'^(?:[!-~]|[!#-~][ -~]{0,253}[!-~]|"[ -~]{0,253}[!#-~]'
+               r'|"(?:[ !#-\[\]-~]|\\["\\]){1,255}")$')
+
+
 def parse_key(raw: str | None) -> str:
     """Accepts a bare key or an RFC 8941 sf-string ("..." with \\" and \\\\ escapes)."""
     if raw is None or raw == "":
         raise IdempotencyKeyRequired("POST requests need an Idempotency-Key header")
-    value = raw.strip()
+    # Only HTTP's own optional whitespace around a field value: str.strip() would also drop
+    # control characters (\x1f) that make the key unprintable.
+    value = raw.strip(" \t")
     if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
         inner, out, escaped = value[1:-1], [], False
         for char in inner:

@@ -7,14 +7,16 @@ from typing import Any
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter
 
-from zentra.errors import ValidationFailed
+from zentra.errors import NotFound, ValidationFailed
 
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 100
 
 LIST_PARAMS = [
-    OpenApiParameter("limit", int, description="1..100, default 25"),
-    OpenApiParameter("starting_after", str, description="id of the last object of the previous page"),
+    OpenApiParameter("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+                     description=f"1..{MAX_LIMIT}, default {DEFAULT_LIMIT}"),
+    OpenApiParameter("starting_after", str, description="id of the last object of the previous page; an id the "
+                                                        "list does not know answers 404"),
 ]
 
 
@@ -42,8 +44,10 @@ def paginate(request: Any, queryset: QuerySet[Any], *, order_field: str = "id",
         base = cursor_queryset if cursor_queryset is not None else queryset
         position = base.filter(pk=starting_after).values_list(order_field, flat=True).first()
         if position is None:
-            raise ValidationFailed(f"starting_after: no such object {starting_after}",
-                                   errors=[{"field": "starting_after", "message": "No such object."}])
+            # Like any other id the tenant does not have (`?account=` included): well formed, but
+            # naming nothing, so 404 rather than a validation error.
+            raise NotFound(f"starting_after: no such object {starting_after}",
+                           errors=[{"field": "starting_after", "message": "No such object."}])
         ordered = ordered.filter(**{f"{order_field}__lt": position})
     page = list(ordered[: limit + 1])
     return page[:limit], len(page) > limit

@@ -43,6 +43,11 @@ class TenantAPIView(APIView):
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
+        # DRF looks for the handler only after `initial`: a POST to a read-only resource would
+        # meet the Idempotency-Key gate first and answer 400 instead of 405 with its Allow header.
+        method = (request.method or "").lower()
+        if method not in self.http_method_names or not hasattr(self, method):
+            self.http_method_not_allowed(request, *args, **kwargs)
         self.refuse_nul_characters(request)
         if request.method == "POST":
             self._idempotency_claim = idempotency_begin(
