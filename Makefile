@@ -43,11 +43,16 @@ migrate: install services
 .env:
 	@printf '%s\n' "# Local development settings, written by make run (git-ignored; delete to regenerate)." \
 		"DJANGO_DEBUG=1" "DJANGO_SECRET_KEY=$$(python3 -c 'import secrets; print(secrets.token_urlsafe(50))')" \
-		"ZENTRA_WEBHOOK_ALLOW_PRIVATE=1" > .env
+		"ZENTRA_LEDGER_KEY=$$(python3 -c 'import secrets; print(secrets.token_urlsafe(50))')" \
+		"ZENTRA_SIGNING_KEY=$$(python3 -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())')" \
+		"ZENTRA_WEBHOOK_ALLOW_PRIVATE=1" \
+		"# The schema owner (migrations, commands); web, worker and beat use zentra_app (docs/security.md)." \
+		"DATABASE_URL=postgres://zentra_owner@127.0.0.1:5432/zentra" \
+		"DATABASE_ADMIN_URL=postgres://root@127.0.0.1:5432/postgres" > .env
 	@echo "wrote .env (local development settings)"
 
 # Web, worker and beat together; the demo's shell lines come last. Ctrl-C stops all three.
-run: migrate .env
+run: .env migrate
 	$(PY) manage.py seed_demo --verbosity 0 --base-url http://127.0.0.1:$(PORT)
 	@$(PY) scripts/stack.py run --port $(PORT)
 

@@ -54,7 +54,13 @@ def _wait_for_port(port: int, timeout: float = 30) -> None:
 
 def run(raw_key: str, account_ids: list[str], clients: int = 4, workers: int = 4, seconds: float = 8.0) -> float:
     env = {**os.environ, "DATABASE_URL": BENCH_URL, "DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": "bench-only-secret",
-           "DJANGO_LOG_LEVEL": "WARNING"}
+           # Production requires both keys; the bench's own, so its postings chain under one key.
+           "ZENTRA_LEDGER_KEY": "bench-only-ledger-key",
+           "ZENTRA_SIGNING_KEY": "YmVuY2gtb25seS1zaWduaW5nLWtleS0zMi1ieXRlcyE=",
+           "DJANGO_LOG_LEVEL": "WARNING",
+           # One key drives it all: a budget it cannot reach, so the limiter is measured (its Redis
+           # round trip is in every request) without refusing the load.
+           "ZENTRA_RATE_LIMIT_PER_SECOND": "1000000", "ZENTRA_RATE_LIMIT_PER_MINUTE": "100000000"}
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "zentra.wsgi", "--bind", f"127.0.0.1:{PORT}", "--workers", str(workers),
          "--log-level", "warning"], cwd=ROOT, env=env, start_new_session=True)

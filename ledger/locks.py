@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
+from django.db import connection
+
 from audit.actors import Actor
 from tenants.selectors import Scope, first_missing, object_not_found, tenant_object
 
@@ -85,9 +87,13 @@ def lock_tenant_account(*, tenant_id: str, account_id: str, actor: Actor, action
 
 
 def lock_transaction(*, tenant_id: str, transaction_id: str, actor: Actor) -> LedgerTransaction:
-    """Serialises reversals of one transaction (a row lock, not an update: entries stay append-only)."""
+    """Serialises reversals of one transaction. Not a row lock: that needs UPDATE privilege, which
+    the application role does not hold on append-only tables; a transaction-scoped advisory lock
+    on the id queues the second reversal the same way."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"reverse:{transaction_id}"])
     return tenant_object(LedgerTransaction, transaction_id, scope=Scope.of_tenant(tenant_id, actor),
-                         action="reverse transaction", label="transaction", lock=True)
+                         action="reverse transaction", label="transaction")
 
 
 def lock_tenant_hold(*, tenant_id: str, hold_id: str, actor: Actor, action: str) -> Hold:

@@ -11,15 +11,19 @@ views, services and the admin all call it, so the rule and its evidence are writ
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from django.db import DEFAULT_DB_ALIAS, router
 from django.db.models import Model, QuerySet
 from guardian.shortcuts import get_objects_for_user
 
 from audit.actors import Actor
 from audit.context import current_operation, current_request_id
 from audit.services.evidence import access_denial_record
+from zentra.db.scope import scope_tenant_ids, tenant_scope
+from zentra.db.tenancy import owner_tenant
 from zentra.errors import NotFound
 
 from .models import Membership, Tenant
@@ -92,10 +96,7 @@ def object_not_found(model: type[Model], object_id: str, *, scope: Scope, action
     """The NotFound for an id the scope does not reach, after recording the attempt when the
     object exists under another tenant. Returned, for the caller to raise. Inside an API call
     the evidence names the call (`POST /v1/...`) as the action; elsewhere, `action`."""
-    try:
-        owner = (model._default_manager.filter(pk=object_id).values_list(tenant_field, flat=True).first())
-    except (ValueError, TypeError):  # an id that cannot even be a primary key of this model
-        owner = None
+    owner = owner_tenant_of(model, object_id, tenant_field=tenant_field)
     if owner is not None and not scope.allows(owner):
         access_denial_record(actor=scope.actor, tenant_id=scope.acting_tenant_id, role=scope.role_for_evidence(),
                              actor_tenant_ids=scope.tenants_for_evidence(), action=current_operation() or action,
@@ -103,6 +104,18 @@ def object_not_found(model: type[Model], object_id: str, *, scope: Scope, action
                              reason=f"{label} belongs to another tenant", request_id=current_request_id())
     errors = [{"field": field, "message": f"No such {label}."}] if field else None
     return NotFound(f"No such {label}: {object_id}", errors=errors)
+
+
+def owner_tenant_of(model: type[Model], object_id: str, *, tenant_field: str = "tenant_id") -> str | None:
+    """Which tenant owns this id, whatever the scope: row-level security hides other tenants'
+    rows from the application role, so the question goes to the one SECURITY DEFINER function
+    that answers it (zentra/db/security.py), and only on this refusal path."""
+    if tenant_field != "tenant_id":  # the Tenant itself: its table is not tenant-owned
+        try:
+            return model._default_manager.filter(pk=object_id).values_list(tenant_field, flat=True).first()
+        except (ValueError, TypeError):  # an id that cannot even be a primary key of this model
+            return None
+    return owner_tenant(model._meta.db_table, object_id, using=router.db_for_read(model) or DEFAULT_DB_ALIAS)
 
 
 def first_missing(wanted: Iterable[str], found: Iterable[str]) -> str | None:
@@ -139,11 +152,18 @@ def user_has_tenant_perm(user: Any, tenant_id: str, perm: str) -> bool:
     return tenant_id in tenant_ids_for_user(user, perm)
 
 
+def own_memberships(user: Any) -> AbstractContextManager[None]:
+    """Row-level security lets a user read their own memberships whatever the tenant context
+    (a sign-in refused before any tenant is known still names the login's tenants)."""
+    return tenant_scope(scope_tenant_ids(), user_id=user.pk)
+
+
 def member_tenant_ids(user: Any) -> list[str]:
     """The tenants a user is a member of, whatever the role."""
     if user is None or not user.is_authenticated:
         return []
-    return sorted(Membership.objects.filter(user=user).values_list("tenant_id", flat=True))
+    with own_memberships(user):
+        return sorted(Membership.objects.filter(user=user).values_list("tenant_id", flat=True))
 
 
 def roles_of(user: Any) -> str:
@@ -152,5 +172,6 @@ def roles_of(user: Any) -> str:
         return ""
     if user.is_superuser:
         return "superuser"
-    pairs = Membership.objects.filter(user=user).values_list("tenant__slug", "role")
+    with own_memberships(user):
+        pairs = list(Membership.objects.filter(user=user).values_list("tenant__slug", "role"))
     return ",".join(f"{slug}:{role}" for slug, role in pairs)[:100]

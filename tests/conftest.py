@@ -1,9 +1,13 @@
 import itertools
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 import pytest
+from django.conf import settings
 from django.db import connections
+from django.test import Client
 from django.utils import timezone
+from psycopg import sql
 from rest_framework.test import APIClient
 
 from audit.actors import Actor
@@ -31,6 +35,33 @@ def django_db_setup(django_db_setup, django_db_blocker):
     # The evidence alias shares the test database; close it too before the database is dropped.
     with django_db_blocker.unblock():
         connections.close_all()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _flush_as_replica():
+    """Transactional tests end with a flush (TRUNCATE of every table); the ledger tables refuse
+    TRUNCATE (ledger migration 0011) except under `session_replication_role = replica`, which
+    only a superuser such as the test database's owner may set (docs/security.md)."""
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    original = DatabaseOperations.execute_sql_flush
+
+    def execute_sql_flush(self, sql_list):
+        return original(self, ["SET LOCAL session_replication_role = replica", *sql_list])
+
+    DatabaseOperations.execute_sql_flush = execute_sql_flush  # type: ignore[method-assign]
+    yield
+    DatabaseOperations.execute_sql_flush = original  # type: ignore[method-assign]
+
+
+@pytest.fixture(autouse=True)
+def _full_rate_limit_budgets():
+    """Every test starts with full request budgets, as each starts with an empty database: the
+    suite makes its calls from one address (127.0.0.1), so counts would otherwise carry over from
+    one test to the next (zentra/api/ratelimit.py)."""
+    from zentra.api.ratelimit import limiter
+
+    limiter().reset()
 
 
 class TenantContext:
@@ -61,8 +92,66 @@ class TenantContext:
         return user
 
 
+@contextmanager
+def as_app_role():
+    """Run what follows as the application role, as web and worker processes do: row-level
+    security and the role's grants apply. Inside the test's transaction (the usual test) the
+    connection switches role with SET ROLE, so it still sees the test's own rows; a test without
+    one (transaction=True) reconnects as the role for real, which is also what stays correct
+    behind PgBouncer's transaction pooling. The test itself runs as the schema owner."""
+    role = sql.Identifier(settings.DATABASE_APP_ROLE).as_string()
+    switched: list[tuple[str, dict | None]] = []
+    for alias in ("default", "evidence"):
+        connection = connections[alias]
+        if connection.in_atomic_block:
+            with connection.cursor() as cursor:
+                cursor.execute(f"SET ROLE {role}")
+            switched.append((alias, None))
+        else:
+            owner = connection.settings_dict
+            connection.close()
+            # A copy: the settings dict is shared with the connections of other threads.
+            connection.settings_dict = {**owner, "USER": settings.DATABASE_APP_ROLE,
+                                        "PASSWORD": settings.DATABASE_APP_PASSWORD}
+            switched.append((alias, owner))
+    try:
+        yield
+    finally:
+        for alias, owner in switched:
+            connection = connections[alias]
+            if owner is None:
+                if not connection.needs_rollback:
+                    with connection.cursor() as cursor:
+                        cursor.execute("RESET ROLE")
+            else:
+                connection.close()
+                connection.settings_dict = owner
+
+
+class AppRoleAPIClient(APIClient):
+    """An API client whose requests are served as the application role (docs/security.md)."""
+
+    def request(self, *args, **kwargs):
+        with as_app_role():
+            return super().request(*args, **kwargs)
+
+
+class AppRoleClient(Client):
+    """The Django test client, its requests served as the application role: the admin as
+    operators reach it in `make run` and `make serve`."""
+
+    def request(self, **request):
+        with as_app_role():
+            return super().request(**request)
+
+
+@pytest.fixture
+def client() -> Client:
+    return AppRoleClient()
+
+
 def api_client(raw_key: str) -> APIClient:
-    client = APIClient()
+    client = AppRoleAPIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
     return client
 

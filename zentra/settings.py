@@ -6,6 +6,9 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from csp.constants import NONCE as CSP_NONCE
+from csp.constants import NONE as CSP_NONE
+from csp.constants import SELF as CSP_SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from zentra.env import load_local_env
@@ -31,12 +34,21 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from exc
 
 
+# Behind PgBouncer in transaction pooling (docs/security.md, "PgBouncer"): consecutive
+# transactions of one client may reach different server connections, so nothing may live in a
+# session: no prepared statements (PgBouncer 1.18, Debian's, does not track them) and no
+# cursors held across transactions. The tenant context is per transaction already.
+_TRANSACTION_POOLING = env_bool("DATABASE_TRANSACTION_POOLING", False)
+_POOLED_OPTIONS = {"prepare_threshold": None} if _TRANSACTION_POOLING else {}
+
+
 def database_from_url(url: str) -> dict:
     parsed = urlparse(url)
     if parsed.scheme not in {"postgres", "postgresql"}:
         raise ImproperlyConfigured(f"DATABASE_URL must be a postgres:// URL, got scheme {parsed.scheme!r}")
     return {
-        "ENGINE": "django.db.backends.postgresql",
+        # PostgreSQL, setting the tenant context of row-level security in every transaction.
+        "ENGINE": "zentra.db.backend",
         "NAME": unquote(parsed.path.lstrip("/")) or "zentra",
         "USER": unquote(parsed.username or ""),
         "PASSWORD": unquote(parsed.password or ""),
@@ -45,7 +57,9 @@ def database_from_url(url: str) -> dict:
         # Persistent connections: a fresh PostgreSQL backend per request costs more than the request.
         "CONN_MAX_AGE": env_int("DATABASE_CONN_MAX_AGE", 60),
         "CONN_HEALTH_CHECKS": True,
-        "OPTIONS": {"connect_timeout": 5},
+        "OPTIONS": {"connect_timeout": 5, **_POOLED_OPTIONS},
+        # Behind a transaction pooler a cursor cannot outlive its transaction.
+        "DISABLE_SERVER_SIDE_CURSORS": _TRANSACTION_POOLING,
     }
 
 
@@ -62,6 +76,10 @@ _command = sys.argv[1] if len(sys.argv) > 1 and sys.argv[0].endswith("manage.py"
 REQUIRED_IN_PRODUCTION = {
     "DJANGO_SECRET_KEY": "signs sessions and CSRF tokens; a long random string, e.g. "
                          "python3 -c 'import secrets; print(secrets.token_urlsafe(50))'",
+    "ZENTRA_LEDGER_KEY": "keys the HMAC chain of ledger entries; a long random string, generated like "
+                         "DJANGO_SECRET_KEY (docs/security.md, Keys)",
+    "ZENTRA_SIGNING_KEY": "signs checkpoints and evidence (Ed25519, base64 of 32 bytes): "
+                          "python3 -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())'",
 }
 _DEVELOPMENT_KEY = "django-insecure-zentra-local-development-key-not-for-production"
 
@@ -82,13 +100,42 @@ elif missing := missing_required_settings():
         + ". For local development, `make run` writes them (with DJANGO_DEBUG=1) to .env."
     )
 
+# The ledger's HMAC key and the service's Ed25519 signing key, and the retired ones that still
+# verify what they chained or signed (zentra/keys.py). Without them a local process derives
+# stand-ins from SECRET_KEY.
+ZENTRA_LEDGER_KEY = os.environ.get("ZENTRA_LEDGER_KEY", "")
+ZENTRA_LEDGER_KEYS_RETIRED = os.environ.get("ZENTRA_LEDGER_KEYS_RETIRED", "")
+ZENTRA_SIGNING_KEY = os.environ.get("ZENTRA_SIGNING_KEY", "")
+ZENTRA_SIGNING_KEYS_RETIRED = os.environ.get("ZENTRA_SIGNING_KEYS_RETIRED", "")
+
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")
                  if h.strip()]
 if TESTING:
     ALLOWED_HOSTS.append("testserver")
 
+# Two roles (docs/security.md, "Database roles"): the schema owner (DATABASE_URL) runs migrations
+# and management commands; web, worker and beat connect as the application role
+# (DATABASE_APP_URL; by default DATABASE_URL's database as `zentra_app`), which owns nothing and
+# sees tenant rows only through row-level security. `migrate` creates that role when the owner
+# may and grants it what it needs. ZENTRA_DB_ROLE=owner|app overrides the choice for a process.
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgres://root@127.0.0.1:5432/zentra")
-_database = database_from_url(DATABASE_URL)
+_owner_url = urlparse(DATABASE_URL)
+DATABASE_APP_URL = os.environ.get("DATABASE_APP_URL") or _owner_url._replace(
+    netloc=f"zentra_app@{_owner_url.hostname or ''}" + (f":{_owner_url.port}" if _owner_url.port else "")).geturl()
+_app_database = database_from_url(DATABASE_APP_URL)
+DATABASE_OWNER_ROLE = unquote(_owner_url.username or "") or "root"
+DATABASE_OWNER_PASSWORD = unquote(_owner_url.password or "")
+# A login that may create roles and databases, for `ensure_database` (make run's .env names the
+# machine's superuser); unset, ensure_database creates only the database, as DATABASE_URL's login.
+DATABASE_ADMIN_URL = os.environ.get("DATABASE_ADMIN_URL", "")
+DATABASE_APP_ROLE = _app_database["USER"]
+DATABASE_APP_PASSWORD = _app_database["PASSWORD"]
+_program = os.path.basename(sys.argv[0]) if sys.argv else ""
+_serves = _command == "runserver" or _program in {"gunicorn", "celery"}
+ZENTRA_DB_ROLE = os.environ.get("ZENTRA_DB_ROLE") or ("app" if _serves and not TESTING else "owner")
+if ZENTRA_DB_ROLE not in {"owner", "app"}:
+    raise ImproperlyConfigured(f"ZENTRA_DB_ROLE must be owner or app, got {ZENTRA_DB_ROLE!r}")
+_database = _app_database if ZENTRA_DB_ROLE == "app" else database_from_url(DATABASE_URL)
 DATABASES = {
     "default": _database,
     # Evidence (access denials, request records) is written on its own connection so that
@@ -113,6 +160,11 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "guardian",
     "simple_history",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "csp",
     "zentra.api",
     "audit",
     "tenants",
@@ -123,16 +175,23 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: the row-level security context of the request (zentra/db/scope.py).
+    "zentra.db.middleware.TenantScopeMiddleware",
     "zentra.api.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "tenants.middleware.OperatorScopeMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "audit.middleware.OperatorActorMiddleware",
     "backoffice.middleware.AdminRefusalMiddleware",
+    # Last, as django-axes asks: it turns a sign-in refused for a lockout into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 if not TESTING:
@@ -161,6 +220,8 @@ TEMPLATES = [
 ]
 
 AUTHENTICATION_BACKENDS = [
+    # First: a locked-out username and address is refused before any password is checked.
+    "backoffice.signin.backend.StaffLockoutBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -173,6 +234,35 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 if TESTING:
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Staff sign-in (backoffice/signin/). At most AXES_FAILURE_LIMIT failed sign-ins per username and
+# client address within the cool-off, a wrong second-factor code counting as one; another try
+# while locked out restarts the cool-off (axes' default), so a guesser who keeps going never gets
+# a fresh batch. A superuser lifts a lockout in the admin, which leaves evidence.
+AXES_FAILURE_LIMIT = env_int("ZENTRA_LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("ZENTRA_LOGIN_COOLOFF_MINUTES", 30))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_CALLABLE = "backoffice.signin.lockout.lockout_response"
+# The client address the API's budgets use (ZENTRA_TRUSTED_PROXIES below), never what a client
+# wrote into X-Forwarded-For: that would hand a guesser a fresh batch of tries per request.
+AXES_CLIENT_IP_CALLABLE = "zentra.api.middleware.client_address_of"
+# Only a complete sign-in (password and, when enrolled, the code) clears the failures.
+AXES_RESET_ON_SUCCESS = True
+# The lockout counters go when a lockout is lifted; this log of every failure stays.
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "code"]
+# backoffice/admin.py registers axes' models read-only, with an unlock that leaves evidence.
+AXES_ENABLE_ADMIN = False
+# No "AXES: BEGIN" line from every process that starts; lockouts are still logged.
+AXES_VERBOSE = False
+
+# Second factor (django-otp): an authenticator app (TOTP) and one-time recovery codes. Off by
+# default (local runs, tests, the demo logins); ZENTRA_REQUIRE_OTP=1 makes it mandatory for
+# staff, who then reach only the enrolment page (and logout) until they have one.
+ZENTRA_REQUIRE_OTP = env_bool("ZENTRA_REQUIRE_OTP", False)
+OTP_TOTP_ISSUER = os.environ.get("ZENTRA_OTP_ISSUER", "Zentra")
+# Device pages in the admin never show a secret: no one copies a colleague's authenticator.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -192,6 +282,48 @@ STORAGES = {
 
 # Secrets (a freshly created API key) pass through messages: keep them server-side.
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+
+# Served over HTTPS only (ZENTRA_REQUIRE_TLS=1): plain HTTP is redirected, browsers are told to
+# use nothing but HTTPS for a year (subdomains too, preload-ready), and cookies never travel in
+# clear. Off by default so that `make run`, `make serve` and the tests work over plain HTTP.
+ZENTRA_REQUIRE_TLS = env_bool("ZENTRA_REQUIRE_TLS", False)
+SECURE_SSL_REDIRECT = ZENTRA_REQUIRE_TLS
+SECURE_HSTS_SECONDS = 365 * 24 * 3600 if ZENTRA_REQUIRE_TLS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = ZENTRA_REQUIRE_TLS
+SECURE_HSTS_PRELOAD = ZENTRA_REQUIRE_TLS
+SESSION_COOKIE_SECURE = ZENTRA_REQUIRE_TLS
+CSRF_COOKIE_SECURE = ZENTRA_REQUIRE_TLS
+# Load balancers probe the health check over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# Behind a proxy that terminates TLS every request reaches Django as HTTP (and would be
+# redirected forever) unless the proxy's header is believed. Set it only behind a proxy that
+# sets that header and drops it from clients, or a client could claim HTTPS.
+_proxy_ssl_header = os.environ.get("ZENTRA_PROXY_SSL_HEADER", "").strip()
+if _proxy_ssl_header:
+    if not _proxy_ssl_header.replace("-", "").isalnum():
+        raise ImproperlyConfigured(f"ZENTRA_PROXY_SSL_HEADER must be a header name such as X-Forwarded-Proto, "
+                                   f"got {_proxy_ssl_header!r}")
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https")
+
+# Content-Security-Policy (django-csp): scripts, styles, images, fonts and fetches from this site
+# only. Templates carry no inline style or script; the one inline start-up block (Swagger UI's,
+# templates/drf_spectacular/swagger_ui.html) carries the response's nonce. Swagger UI's
+# stylesheet draws its icons from data: URIs.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [CSP_SELF],
+        "script-src": [CSP_SELF, CSP_NONCE],
+        "style-src": [CSP_SELF, CSP_NONCE],
+        "img-src": [CSP_SELF, "data:"],
+        "font-src": [CSP_SELF],
+        "connect-src": [CSP_SELF],
+        "object-src": [CSP_NONE],
+        "base-uri": [CSP_NONE],
+        "form-action": [CSP_SELF],
+        "frame-ancestors": [CSP_NONE],
+        "upgrade-insecure-requests": ZENTRA_REQUIRE_TLS,
+    },
+}
 
 # Request bodies are capped; a larger body is refused with a 413 problem before it is read.
 ZENTRA_MAX_REQUEST_BYTES = env_int("ZENTRA_MAX_REQUEST_BYTES", 1024 * 1024)
@@ -216,6 +348,30 @@ ZENTRA_WEBHOOK_DISABLE_AFTER_SECONDS = env_int("ZENTRA_WEBHOOK_DISABLE_AFTER_SEC
 ZENTRA_WEBHOOK_MAX_RETRY_AFTER_SECONDS = env_int("ZENTRA_WEBHOOK_MAX_RETRY_AFTER_SECONDS", 24 * 3600)
 ZENTRA_DEMO_PASSWORD = os.environ.get("ZENTRA_DEMO_PASSWORD", "zentra-demo")
 
+# API request budgets (zentra/api/ratelimit.py), fixed windows of one second and one minute, per
+# API key (a tenant may be given its own numbers in the admin) and, for what needs no key (the
+# index, provider events), per client address. Generous: they stop runaway clients, they do not
+# shape normal traffic.
+ZENTRA_RATE_LIMIT_PER_SECOND = env_int("ZENTRA_RATE_LIMIT_PER_SECOND", 100)
+ZENTRA_RATE_LIMIT_PER_MINUTE = env_int("ZENTRA_RATE_LIMIT_PER_MINUTE", 6000)
+# Failed authentications (a missing, malformed, unknown or revoked key) per client address and
+# minute; past it they are answered 429: guessing keys gets slow and its evidence stays small.
+ZENTRA_AUTH_FAILURES_PER_MINUTE = env_int("ZENTRA_AUTH_FAILURES_PER_MINUTE", 30)
+for _budget in ("ZENTRA_RATE_LIMIT_PER_SECOND", "ZENTRA_RATE_LIMIT_PER_MINUTE", "ZENTRA_AUTH_FAILURES_PER_MINUTE"):
+    if globals()[_budget] < 1:  # a budget of 0 would refuse every request: a typo, not a wish
+        raise ImproperlyConfigured(f"{_budget} must be at least 1, got {globals()[_budget]}")
+# The counters' store. When it does not answer, the API serves without limits (and logs a
+# warning): payments must not stop because the limiter's store is away.
+ZENTRA_RATE_LIMIT_REDIS_URL = os.environ.get("ZENTRA_RATE_LIMIT_REDIS_URL") or REDIS_URL
+# The client address is REMOTE_ADDR unless N reverse proxies of ours stand in front: then it is
+# the N-th address from the right of X-Forwarded-For (the one our outermost proxy saw; what is
+# left of it the client wrote itself). Set it to the number of proxies, only behind proxies that
+# append to (or set) that header.
+ZENTRA_TRUSTED_PROXIES = env_int("ZENTRA_TRUSTED_PROXIES", 0)
+# Refusals of callers who proved no identity are counted on one evidence row per client address,
+# action and reason within a window this long (audit/services/evidence.py).
+ZENTRA_EVIDENCE_REPEAT_WINDOW_SECONDS = env_int("ZENTRA_EVIDENCE_REPEAT_WINDOW_SECONDS", 600)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["zentra.api.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["zentra.api.permissions.TenantApiKeyPermission"],
@@ -237,8 +393,9 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/v1",
-    # Enums stay inline in the schemas they belong to (the shapes name their literals).
-    "POSTPROCESSING_HOOKS": [],
+    # Enums stay inline in the schemas they belong to (the shapes name their literals); links
+    # say which operation's answer names the object of which other (zentra/api/schema_links.py).
+    "POSTPROCESSING_HOOKS": ["zentra.api.schema_links.declare_links"],
 }
 
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -263,6 +420,8 @@ LOGGING = {
         "celery.beat": {"level": "WARNING"},
         # A line per webhook attempt at INFO: the attempt's row already says it all.
         "httpx": {"level": "WARNING"},
+        # A line per failed sign-in at INFO besides its WARNING: the failure log keeps each one.
+        "axes": {"level": "WARNING"},
     },
 }
 

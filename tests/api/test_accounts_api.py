@@ -17,7 +17,8 @@ pytestmark = pytest.mark.django_db
 
 GENERATED_REQUEST_ID = re.compile(r"^req_[0-9A-HJKMNP-TV-Z]{26}$")
 ACCOUNT_FIELDS = {"id", "object", "customer", "name", "currency", "account_type", "normal_balance", "status",
-                  "allow_overdraft", "overdraft_limit", "is_system", "balances", "metadata", "created_at"}
+                  "allow_overdraft", "overdraft_limit", "is_system", "under_review", "balances", "metadata",
+                  "created_at"}
 
 
 def parse_time(value: str) -> datetime:
@@ -257,12 +258,12 @@ def test_limit_out_of_range_or_not_an_integer_is_400(tenant_a, limit, path):
     assert body["errors"] == [{"field": "limit", "message": "Must be an integer from 1 to 100."}]
 
 
-def test_unknown_cursor_is_400(tenant_a, five):
+def test_unknown_cursor_is_404_like_any_unknown_id(tenant_a, five):
     # when
     response = tenant_a.get("/v1/accounts", customer="paged", starting_after="acct_00000000000000000000000000")
 
     # then
-    assert response.status_code == 400
+    assert response.status_code == 404 and response.json()["code"] == "not_found"
     assert response.json()["errors"] == [{"field": "starting_after", "message": "No such object."}]
 
 
@@ -370,23 +371,49 @@ def test_creation_history_names_the_api_key(tenant_a, make_account):
 # --- request ids ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("client_id", ["abc", "A-b_9", "x" * 64])
-def test_valid_client_request_id_is_kept(tenant_a, client_id):
+def test_valid_client_request_id_is_kept_beside_the_servers(tenant_a, client_id):
     # when
     response = tenant_a.client.get("/v1/accounts", HTTP_X_REQUEST_ID=client_id)
 
-    # then
-    assert response["X-Request-Id"] == client_id
-    assert RequestRecord.objects.get(request_id=client_id).path == "/v1/accounts"
+    # then: the server's id stays the evidence key; the client's is echoed and kept with it
+    assert GENERATED_REQUEST_ID.match(response["X-Request-Id"]), response["X-Request-Id"]
+    assert response["X-Client-Request-Id"] == client_id
+    record = RequestRecord.objects.get(request_id=response["X-Request-Id"])
+    assert (record.path, record.client_request_id) == ("/v1/accounts", client_id)
+    assert not RequestRecord.objects.filter(request_id=client_id).exists()
 
 
 @pytest.mark.parametrize("client_id", ["x" * 65, "has space", "dots.not.allowed", "semi;colon", "ünï", ""])
-def test_invalid_client_request_id_is_replaced(tenant_a, client_id):
+def test_invalid_client_request_id_is_ignored(tenant_a, client_id):
     # when
     response = tenant_a.client.get("/v1/accounts", HTTP_X_REQUEST_ID=client_id)
 
-    # then
+    # then: not an error, and nothing of it kept or echoed
+    assert response.status_code == 200
     assert GENERATED_REQUEST_ID.match(response["X-Request-Id"]), response["X-Request-Id"]
+    assert "X-Client-Request-Id" not in response
+    assert RequestRecord.objects.get(request_id=response["X-Request-Id"]).client_request_id == ""
     assert not RequestRecord.objects.filter(request_id=client_id).exists()
+
+
+def test_two_tenants_sending_the_same_request_id_get_evidence_of_their_own(tenant_a, tenant_b):
+    # given: the finding: one client id became the evidence key of three requests of two tenants
+    shared = "order-42"
+
+    # when
+    first = tenant_a.client.get("/v1/accounts", HTTP_X_REQUEST_ID=shared)
+    second = tenant_b.client.get("/v1/accounts", HTTP_X_REQUEST_ID=shared)
+    third = tenant_a.post("/v1/accounts", {"currency": "USD", "account_type": "customer", "customer": "c"},
+                          HTTP_X_REQUEST_ID=shared)
+
+    # then
+    server_ids = {first["X-Request-Id"], second["X-Request-Id"], third["X-Request-Id"]}
+    assert len(server_ids) == 3
+    records = RequestRecord.objects.filter(client_request_id=shared)
+    assert {record.request_id for record in records} == server_ids
+    assert {record.tenant_id for record in records} == {tenant_a.tenant.id, tenant_b.tenant.id}
+    assert Event.objects.filter(tenant=tenant_a.tenant, request_id=third["X-Request-Id"]).exists()
+    assert not Event.objects.filter(request_id=shared).exists()
 
 
 def test_generated_request_ids_differ(tenant_a):

@@ -17,13 +17,13 @@ def closed_local_port() -> int:
 
 # --- /healthz -------------------------------------------------------------------------------
 
-def test_healthz_is_200_when_postgres_and_redis_answer(client):
+def test_healthz_is_200_when_postgres_redis_and_the_broker_answer(client):
     # when
     response = client.get("/healthz")
 
     # then
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "checks": {"postgres": "ok", "redis": "ok"}}
+    assert response.json() == {"status": "ok", "checks": {"postgres": "ok", "redis": "ok", "broker": "ok"}}
     assert response["X-Request-Id"].startswith("req_")
 
 
@@ -41,6 +41,21 @@ def test_healthz_is_503_naming_redis_when_redis_does_not_answer(client, settings
     assert body["checks"]["postgres"] == "ok"
     assert body["checks"]["redis"].startswith("error")
     assert response["X-Request-Id"].startswith("req_")
+
+
+def test_healthz_is_503_naming_the_broker_when_the_broker_does_not_answer(client, settings):
+    # given: the Celery broker on a closed port of its own; Redis itself (the cache) still answers
+    settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{closed_local_port()}/0"
+
+    # when
+    response = client.get("/healthz")
+
+    # then: only the broker is named
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["checks"]["postgres"] == "ok" and body["checks"]["redis"] == "ok"
+    assert body["checks"]["broker"].startswith("error")
 
 
 def test_healthz_needs_no_api_key(client):
@@ -95,8 +110,8 @@ def test_openapi_has_a_bearer_security_scheme_used_by_every_operation(schema):
             assert {bearer[0]: []} in operation.get("security", []), (method, path)
 
 
-# Where a client starts: no key needed, nothing of a tenant's in it.
-PUBLIC = {"/v1/"}
+# Where a client starts, and the public keys: no key needed, nothing of a tenant's in them.
+PUBLIC = {"/v1/", "/v1/signing_keys"}
 
 
 def test_the_api_index_needs_no_key_and_lists_every_operation_of_the_contract(client, schema):

@@ -1,5 +1,6 @@
 """docs/api.md is kept current: its table of operations is exactly the served OpenAPI
-document's, with the same problem statuses for each."""
+document's, with the same problem statuses for each. 429 (every request is charged to a budget)
+and 500 apply to every operation: the page says so once, below the table."""
 
 from __future__ import annotations
 
@@ -27,6 +28,9 @@ def test_the_api_reference_lists_every_operation_with_the_problems_it_can_answer
     for path, item in CONTRACT.document["paths"].items():
         for method, operation in item.items():
             if method in ("get", "post", "delete"):
-                served[(method, path)] = sorted(code for code in operation["responses"] if code.startswith("4"))
+                assert "429" in operation["responses"], (method, path)
+                served[(method, path)] = sorted(code for code in operation["responses"]
+                                                if code.startswith("4") and code != "429")
     # then
     assert documented == served
+    assert "Every operation may also answer 429 `rate_limited`" in REFERENCE.read_text()

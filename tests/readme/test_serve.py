@@ -4,6 +4,7 @@ stops start-up with one clear line; and local settings come from `.env`, never i
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -25,6 +26,8 @@ def production_env(tmp_path, **extra: str) -> dict[str, str]:
            if not name.startswith(("DJANGO_", "ZENTRA_")) and name != "DATABASE_URL"}
     env.update({"DATABASE_URL": database_url(), "ZENTRA_DOTENV": "0", "ZENTRA_STATIC_ROOT": str(tmp_path / "static"),
                 "DJANGO_SECRET_KEY": "a-production-secret-for-this-test-only-" + "x" * 20,
+                "ZENTRA_LEDGER_KEY": "a-ledger-key-for-this-test-only-" + "y" * 20,
+                "ZENTRA_SIGNING_KEY": base64.b64encode(b"s" * 32).decode(),
                 "ZENTRA_WEB_WORKERS": "1", "ZENTRA_WEB_THREADS": "2", "ZENTRA_WORKER_CONCURRENCY": "1", **extra})
     return env
 

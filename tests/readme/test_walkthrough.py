@@ -9,6 +9,7 @@ exported to them but where that file is, the ports and the tools' PATH.
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import secrets
@@ -23,6 +24,7 @@ import pytest
 import redis
 from django.conf import settings
 from django.core.management import call_command
+from django.test import override_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
@@ -74,14 +76,18 @@ def in_order(expected: list[str], printed: list[str]) -> list[str]:
 def demo_stack(tmp_path):
     """The demo seeded into the test database, and web, worker and beat serving it."""
     key_file = tmp_path / "demo-api-key"
-    call_command("seed_demo", "--key-file", str(key_file), stdout=open(os.devnull, "w"))
+    # The stack chains and signs with the keys of its .env; the seed must use the same ones.
+    keys = {"ZENTRA_LEDGER_KEY": secrets.token_urlsafe(50),
+            "ZENTRA_SIGNING_KEY": base64.b64encode(secrets.token_bytes(32)).decode()}
+    with override_settings(**keys):
+        call_command("seed_demo", "--key-file", str(key_file), stdout=open(os.devnull, "w"))
     redis_url = f"{settings.REDIS_URL.rsplit('/', 1)[0]}/{REDIS_DB}"
     redis.Redis.from_url(redis_url).flushdb()
     dotenv = tmp_path / ".env"
     dotenv.write_text("\n".join([
         "DJANGO_DEBUG=1", f"DJANGO_SECRET_KEY={secrets.token_urlsafe(50)}", "ZENTRA_WEBHOOK_ALLOW_PRIVATE=1",
         f"DATABASE_URL={database_url()}", f"REDIS_URL={redis_url}", f"CELERY_BROKER_URL={redis_url}",
-        f"ZENTRA_DEMO_KEY_FILE={key_file}"]) + "\n")
+        f"ZENTRA_DEMO_KEY_FILE={key_file}", *(f"{name}={value}" for name, value in keys.items())]) + "\n")
     port = free_port()
     env = {name: value for name, value in os.environ.items()
            if not name.startswith(("DJANGO_", "ZENTRA_", "CELERY_")) and name not in {"DATABASE_URL", "REDIS_URL"}}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import NoReturn
 
 from django.db.models import Q
 from django.utils import timezone
@@ -14,6 +15,11 @@ from audit.actors import Actor
 from audit.services.evidence import access_denial_record
 from tenants.keys import key_matches, parse_prefix
 from tenants.models import ApiKey
+from zentra.db.scope import NO_TENANT, scope_set, tenant_scope
+from zentra.db.tenancy import api_key_tenant
+
+from .errors import RateLimited
+from .ratelimit import charge_failure, charge_key
 
 # last_used_at is evidence, not a hot counter: refresh it at most this often per key.
 LAST_USED_RESOLUTION = timedelta(seconds=60)
@@ -36,38 +42,76 @@ class ApiClient:
         return str(self.actor)
 
 
+INVALID_KEY = "Invalid API key"
+
+
+def _api_key_by_prefix(prefix: str) -> ApiKey | None:
+    """Before authentication no tenant is known and row-level security shows no key: the one
+    SECURITY DEFINER lookup names the tenant of the prefix, and the key is read within it."""
+    tenant_id = api_key_tenant(prefix)
+    if tenant_id is None:
+        return None
+    with tenant_scope([tenant_id]):
+        return ApiKey.objects.select_related("tenant").filter(prefix=prefix).first()
+
+
 class ApiKeyAuthentication(BaseAuthentication):
+    """The key proves the tenant. Every failure (no key, a malformed header, an unknown or revoked
+    key) is charged to the client address's failed-authentication budget, and past it answered
+    429; a good key is charged to its own budget (zentra/api/ratelimit.py)."""
+
     def authenticate(self, request):
+        django_request = request._request
         header = request.META.get("HTTP_AUTHORIZATION", "")
         if not header:
+            # DRF answers 401 for the missing key; it is a failed authentication all the same.
+            self._charge_failure(django_request)
             return None
         scheme, _, token = header.partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
-            raise AuthenticationFailed("Authorization must be 'Bearer <api key>'")
+            self._fail(django_request, "Authorization must be 'Bearer <api key>'")
         prefix = parse_prefix(token)
-        if prefix is None:
-            raise AuthenticationFailed("Invalid API key")
-        api_key = ApiKey.objects.select_related("tenant").filter(prefix=prefix).first()
+        api_key = _api_key_by_prefix(prefix) if prefix else None
         if api_key is None or not key_matches(token, api_key.key_hash):
-            raise AuthenticationFailed("Invalid API key")
+            self._fail(django_request, INVALID_KEY)
         if api_key.revoked_at is not None:
-            access_denial_record(actor=Actor.for_api_key(api_key), tenant_id=api_key.tenant_id, role=api_key.scope,
-                                 action=f"{request.method} {request.path}", reason="API key revoked",
-                                 request_id=getattr(request, "request_id", ""))
-            raise AuthenticationFailed("API key revoked")
+            # Answered exactly like an unknown key: whoever holds it learns nothing from the answer.
+            with tenant_scope([api_key.tenant_id, NO_TENANT]):  # its evidence is the key's tenant's
+                self._fail(django_request, INVALID_KEY, revoked=api_key)
+        # From here on the request sees its tenant's rows (TenantScopeMiddleware ends the scope).
+        scope_set([api_key.tenant_id])
+        client = ApiClient(api_key)
+        # The Django request carries the scope too, for middleware evidence (RequestRecord); a
+        # call over its budget is recorded under its key and tenant.
+        django_request.tenant = api_key.tenant
+        django_request.actor = client.actor
+        django_request.api_key = api_key
+        decision = charge_key(django_request, api_key)
+        if not decision.allowed:
+            raise RateLimited(decision, decision.explain("this API key's"))
         now = timezone.now()
         if api_key.last_used_at is None or api_key.last_used_at < now - LAST_USED_RESOLUTION:
             ApiKey.objects.filter(pk=api_key.pk).filter(
                 Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_RESOLUTION)
             ).update(last_used_at=now)
-        client = ApiClient(api_key)
-        # The Django request carries the scope too, for middleware evidence (RequestRecord).
-        django_request = request._request
-        django_request.tenant = api_key.tenant
-        django_request.actor = client.actor
-        django_request.api_key = api_key
         return client, api_key
+
+    @staticmethod
+    def _charge_failure(django_request) -> None:
+        decision = charge_failure(django_request)
+        if not decision.allowed:
+            raise RateLimited(decision, decision.explain("this address's failed-authentication"))
+
+    def _fail(self, django_request, message: str, *, revoked: ApiKey | None = None) -> NoReturn:
+        self._charge_failure(django_request)
+        if revoked is not None:
+            # Evidence for the key's tenant; counted, like every refusal of a caller who proved
+            # nothing, per address, action and reason (audit/services/evidence.py).
+            access_denial_record(actor=Actor.for_api_key(revoked), tenant_id=revoked.tenant_id, role=revoked.scope,
+                                 action=f"{django_request.method} {django_request.path}", reason="API key revoked",
+                                 request_id=getattr(django_request, "request_id", ""), unauthenticated=True)
+        raise AuthenticationFailed(message)
 
     def authenticate_header(self, request):
         return 'Bearer realm="zentra"'

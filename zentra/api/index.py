@@ -23,10 +23,14 @@ CONVENTIONS = {
                    "request it is 422 idempotency_key_reused.",
     "request_ids": "Every response carries X-Request-Id (req_...), the key of the request's evidence; a client's "
                    "own X-Request-Id is echoed in X-Client-Request-Id.",
+    "rate_limits": "Every API key has a budget per second and per minute; failed authentication and what needs no "
+                   "key are budgeted per client address. Every response carries RateLimit-Limit, "
+                   "RateLimit-Remaining, RateLimit-Reset and RateLimit-Policy; over budget: 429 rate_limited with "
+                   "Retry-After.",
     "ids": "Opaque strings with a type prefix, time-sortable: acct_, txn_, hold_, pi_, po_, evt_, we_, del_, req_.",
     "money": "amount is a JSON integer in minor units (0 < amount <= 2^63-1); currency an upper-case ISO 4217 code.",
-    "lists": "?limit=1..100 (default 25) and ?starting_after=<id>; {\"object\": \"list\", \"data\": [...], "
-             "\"has_more\": bool}, newest first. Filters are query parameters named after fields.",
+    "lists": "?limit=1..100 (default 25) and ?starting_after=<id> (an unknown one is 404); {\"object\": \"list\", "
+             "\"data\": [...], \"has_more\": bool}, newest first. Filters are query parameters named after fields.",
     "errors": "RFC 9457 problem details (application/problem+json) with a stable code and the request_id.",
 }
 

@@ -7,8 +7,14 @@
   the edge itself answers (validation, authentication, read-only keys, unknown ids, the
   Idempotency-Key gate, body size and type) and the domain errors a view declares with
   `@problems(...)`.
-- Every response carries `X-Request-Id`; the contract check (tests/contract.py) validates each
+- Every operation may answer 429 `rate_limited` (with Retry-After): every request is charged to
+  a budget, the key's or the client address's (zentra/api/ratelimit.py).
+- Every response carries `X-Request-Id` and the RateLimit headers, and `X-Client-Request-Id`
+  when the client sent its own id; the contract check (tests/contract.py) validates each
   response the test suite produces against this document, headers included.
+- Inputs say what the API enforces, so a request the document calls valid is never refused as
+  malformed (schema_inputs.py), and answers link to what can be done with the objects they
+  carry (schema_links.py); schemathesis checks both (tests/api/test_schemathesis.py).
 """
 
 from __future__ import annotations
@@ -27,11 +33,12 @@ from rest_framework.views import APIView
 from zentra.errors import ZentraError
 from zentra.shapes import Timestamp
 
-from .idempotency import HEADER
+from . import schema_inputs  # noqa: F401  (registers the input shapes' extensions)
+from .idempotency import HEADER, KEY_PATTERN
 from .problems import PROBLEM_CONTENT_TYPE
 
 IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
-    HEADER, str, OpenApiParameter.HEADER, required=True,
+    HEADER, {"type": "string", "pattern": KEY_PATTERN}, OpenApiParameter.HEADER, required=True,
     description="1..255 printable ASCII characters, bare or as an RFC 8941 quoted string; kept 24 hours "
                 "per tenant. A retry with the same key and body replays the first answer.")
 
@@ -132,12 +139,16 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 EDGE_PROBLEMS = {
     "400": "validation_error (a malformed body, filter or limit)",
     "401": "authentication_failed",
-    "403": "permission_denied (a read-only API key asking to write)",
-    "404": "not_found (no such object for this tenant; another tenant's object answers the same)",
+    "403": "permission_denied (a read-only API key asking to write); system_account (freezing, closing or posting "
+           "by hand to a reserve, settlement or payout account)",
+    "404": "not_found (no such object for this tenant, whether named by the path, a filter or a list's "
+           "starting_after; another tenant's object answers the same)",
     "409": "idempotency_request_in_progress, idempotency_outcome_unknown",
     "413": "payload_too_large",
     "415": "unsupported_media_type",
     "422": "idempotency_key_reused",
+    "429": "rate_limited (over the API key's budget, or the client address's for failed authentication and "
+           "what needs no key; Retry-After says when to retry)",
     "500": "internal_error (quote the request id)",
 }
 POST_EDGE_CODES = ("400", "401", "403", "404", "409", "413", "415", "422", "500")
@@ -147,6 +158,26 @@ DELETE_EDGE_CODES = ("400", "401", "403", "404", "500")
 REQUEST_ID_HEADER: dict[str, Any] = {"X-Request-Id": {"schema": {"type": "string"}, "required": True,
                                       "description": "The server's id of this request (req_...), the key of its "
                                                      "evidence."}}
+# On every response, beside the request id.
+COMMON_HEADERS: dict[str, Any] = {
+    **REQUEST_ID_HEADER,
+    "X-Client-Request-Id": {"schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+                            "description": "The client's own X-Request-Id (up to 64 characters A-Z a-z 0-9 _ -), "
+                                           "echoed and kept with the request's evidence; another value is ignored."},
+    "RateLimit-Limit": {"schema": {"type": "integer", "minimum": 1}, "required": True,
+                        "description": "Requests allowed in the budget's window closest to running out (the API "
+                                       "key's; the client address's for failed authentication and for what needs "
+                                       "no key)."},
+    "RateLimit-Remaining": {"schema": {"type": "integer", "minimum": 0}, "required": True,
+                            "description": "Requests left in that window."},
+    "RateLimit-Reset": {"schema": {"type": "integer", "minimum": 1}, "required": True,
+                        "description": "Seconds until that window starts over."},
+    "RateLimit-Policy": {"schema": {"type": "string"}, "required": True,
+                         "description": "Every window of the budget, as `limit;w=seconds`, comma-separated "
+                                        "(e.g. `100;w=1, 6000;w=60`)."},
+}
+RETRY_AFTER_HEADER: dict[str, Any] = {"Retry-After": {"schema": {"type": "integer", "minimum": 1}, "required": True,
+                                      "description": "Seconds until the budget that ran out allows a request."}}
 REPLAYED_HEADER: dict[str, Any] = {"Idempotent-Replayed": {"schema": {"type": "string", "enum": ["true"]},
                                            "description": "Present when the stored answer of an earlier request "
                                                           "with the same Idempotency-Key is replayed."}}
@@ -184,7 +215,7 @@ class ZentraAutoSchema(AutoSchema):
         if not isinstance(declared, dict):
             declared = {"201" if self._is_create_operation() else "200": declared}
         shapes = ShapeSchemas(self._register_shape)
-        headers: dict[str, Any] = dict(REQUEST_ID_HEADER)
+        headers: dict[str, Any] = dict(COMMON_HEADERS)
         if self.method == "POST":
             headers.update(REPLAYED_HEADER)
         responses: dict[str, Any] = {}
@@ -211,7 +242,7 @@ class ZentraAutoSchema(AutoSchema):
         for code, description in self._problem_responses().items():
             responses.setdefault(code, {
                 "description": description,
-                "headers": dict(REQUEST_ID_HEADER),
+                "headers": {**COMMON_HEADERS, **(RETRY_AFTER_HEADER if code == "429" else {})},
                 "content": {PROBLEM_CONTENT_TYPE: {"schema": self._problem_ref()}},
             })
         return responses
@@ -221,10 +252,7 @@ class ZentraAutoSchema(AutoSchema):
         edge = getattr(self.view, "edge_problem_codes", None)
         if edge is None:
             edge = {"POST": POST_EDGE_CODES, "DELETE": DELETE_EDGE_CODES}.get(self.method, READ_EDGE_CODES)
-        if (self.method == "GET" and "{" not in self.path
-                and not getattr(self.view, "filters_name_objects", False)):
-            edge = tuple(status for status in edge if status != "404")  # a plain list names no object
-        for status in edge:
+        for status in (*edge, "429"):
             codes.setdefault(status, []).append(EDGE_PROBLEMS[status])
         handler = getattr(self.view, self.method.lower(), None)
         for error in getattr(handler, "_zentra_problems", ()):
