@@ -24,7 +24,6 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from audit.actors import Actor
 from audit.context import current_request_id
-from audit.services.evidence import access_denial_record
 from backoffice.templatetags.zentra import actor_name, json_table
 from ledger.currencies import format_minor
 from zentra.errors import ZentraError
@@ -32,7 +31,8 @@ from zentra.errors import ZentraError
 from .admin_filters import TenantListFilter
 from .models import Tenant
 from .roles import OPERATE, VIEW
-from .selectors import member_tenant_ids, object_not_found, roles_of, tenant_ids_for_user, user_scope
+from .selectors import object_not_found, tenant_ids_for_user, user_scope
+from .services.denials import staff_denial_record
 
 
 def deny(request, *, action: str, target: str = "", target_tenant_id: str = "", reason: str) -> None:
@@ -41,12 +41,9 @@ def deny(request, *, action: str, target: str = "", target_tenant_id: str = "", 
     if getattr(request, "_zentra_denied", False):
         return
     request._zentra_denied = True
-    user = request.user
-    tenants = member_tenant_ids(user)
-    access_denial_record(actor=Actor.for_user(user), role=roles_of(user), action=action, target=target,
-                         tenant_id=tenants[0] if len(tenants) == 1 else "", actor_tenant_ids=tenants,
-                         target_tenant_id=target_tenant_id, reason=reason,
-                         request_id=getattr(request, "request_id", None) or current_request_id())
+    staff_denial_record(user=request.user, actor=Actor.for_user(request.user), action=action, target=target,
+                        target_tenant_id=target_tenant_id, reason=reason,
+                        request_id=getattr(request, "request_id", None) or current_request_id())
 
 
 def form_errors_from(form: forms.BaseForm, exc: ZentraError) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import connections, models, router
@@ -22,6 +22,7 @@ from ..context import current_client_address
 from ..models import AccessDenial, RequestRecord
 
 logger = logging.getLogger("zentra.audit")
+M = TypeVar("M", bound=models.Model)
 
 
 def _text(value: str | None, limit: int) -> str:
@@ -38,9 +39,9 @@ def repeat_key(kind: str, *parts: str) -> str:
     return hashlib.sha256("\x1f".join([kind, str(window), str(slot), *parts]).encode()).hexdigest()
 
 
-def _count(model: type[models.Model], values: dict[str, Any], key: str) -> int:
+def _count(model: type[M], values: dict[str, Any], key: str) -> M:
     """Insert the row, or add one repeat to the row holding `key`, in one statement: concurrent
-    repeats neither lose a count nor write a second row. Returns the row's id."""
+    repeats neither lose a count nor write a second row. Returns the row as it now stands."""
     connection = connections[router.db_for_write(model)]
     now = timezone.now()
     row = {**values, "created_at": now, "last_seen_at": now, "repeat_key": key, "repeat_count": 1}
@@ -53,13 +54,13 @@ def _count(model: type[models.Model], values: dict[str, Any], key: str) -> int:
            # The predicate names the partial unique index (repeat_key IS NOT NULL) it conflicts on.
            f"ON CONFLICT (repeat_key) WHERE repeat_key IS NOT NULL DO UPDATE "
            f"SET repeat_count = {table}.repeat_count + 1, last_seen_at = EXCLUDED.last_seen_at "
-           f"RETURNING id")
+           f"RETURNING {', '.join(quote(str(field.column)) for field in model._meta.concrete_fields)}")
     params = [field.get_db_prep_save(row[field.name], connection) for field in fields]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         found = cursor.fetchone()
     assert found is not None  # INSERT ... ON CONFLICT DO UPDATE always returns its row
-    return int(found[0])
+    return model.from_db(connection.alias, [field.attname for field in model._meta.concrete_fields], found)
 
 
 def access_denial_record(*, actor: Actor | str, action: str, target: str = "", tenant_id: str = "",
@@ -85,7 +86,7 @@ def access_denial_record(*, actor: Actor | str, action: str, target: str = "", t
     if not unauthenticated:
         return AccessDenial.objects.create(**values)
     key = repeat_key("denial", address or "", values["tenant_id"], values["action"], values["reason"])
-    return AccessDenial.objects.get(pk=_count(AccessDenial, values, key))
+    return _count(AccessDenial, values, key)
 
 
 def request_record_write(*, request_id: str, tenant_id: str, actor: str, method: str, path: str, status: int,

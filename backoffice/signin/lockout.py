@@ -15,9 +15,7 @@ from django.utils import timezone
 
 from audit.actors import Actor
 from audit.context import current_request_id
-from audit.services.evidence import access_denial_record
-from tenants.selectors import member_tenant_ids, roles_of
-from zentra.db.scope import NO_TENANT, tenant_scope
+from tenants.services.denials import staff_denial_record
 
 ACTION = "admin:login"
 
@@ -56,11 +54,6 @@ def signin_denied(request: HttpRequest, *, username: str, reason: str, action: s
     request._zentra_signin_denied = True  # type: ignore[attr-defined]
     user = get_user_model().objects.filter(username=username).first() if username else None
     actor = Actor.for_user(user) if user is not None else Actor(kind="anonymous", id="-", label=username[:200])
-    tenants = member_tenant_ids(user) if user is not None else []
-    role = roles_of(user) if user is not None else ""
-    # Nobody is signed in yet: the evidence is written in the scope of the tenants it names.
-    with tenant_scope([*tenants, NO_TENANT]):
-        access_denial_record(actor=actor, action=action, target=f"user:{user.pk}" if user is not None else username,
-                             role=role, reason=reason, tenant_id=tenants[0] if len(tenants) == 1 else "",
-                             actor_tenant_ids=tenants,
-                             request_id=getattr(request, "request_id", None) or current_request_id())
+    staff_denial_record(user=user, actor=actor, action=action,
+                        target=f"user:{user.pk}" if user is not None else username, reason=reason,
+                        request_id=getattr(request, "request_id", None) or current_request_id())

@@ -173,3 +173,15 @@ def test_the_access_log_line_names_both_ids(tenant_a, caplog):
     record = next(r for r in caplog.records if r.name == "zentra.request")
     line = json.loads(JsonFormatter().format(record))
     assert (line["request_id"], line["client_request_id"]) == (response["X-Request-Id"], "client-order-78")
+
+
+def test_a_counted_denial_comes_back_as_it_stands_in_the_database(roomy):
+    # when: the same refusal twice
+    first = access_denial_record(actor="system:provider:prv_y", action="provider event", target="prv_y",
+                                 reason="unknown provider", unauthenticated=True, client_address="192.0.2.7")
+    second = access_denial_record(actor="system:provider:prv_y", action="provider event", target="prv_y",
+                                  reason="unknown provider", unauthenticated=True, client_address="192.0.2.7")
+    # then: one row, and what is returned is that row, not a copy of what was asked
+    assert second.pk == first.pk and (first.repeat_count, second.repeat_count) == (1, 2)
+    assert AccessDenial.objects.get(pk=first.pk) == second
+    assert second.client_address == "192.0.2.7" and second.created_at == first.created_at

@@ -182,19 +182,21 @@ def failure_windows() -> list[Window]:
     return [Window(settings.ZENTRA_AUTH_FAILURES_PER_MINUTE, 60)]
 
 
-def charge_key(request, api_key) -> Decision:
-    decision = limiter().charge(f"key:{api_key.id}", key_windows(api_key.tenant))
+def _charge(request, name: str, windows: Sequence[Window]) -> Decision:
+    """Count the request against `name`'s budget; the decision rides on the request, for the
+    RateLimit headers of its answer."""
+    decision = limiter().charge(name, windows)
     request.rate_limit = decision
     return decision
+
+
+def charge_key(request, api_key) -> Decision:
+    return _charge(request, f"key:{api_key.id}", key_windows(api_key.tenant))
 
 
 def charge_address(request) -> Decision:
-    decision = limiter().charge(f"addr:{request.client_address}", address_windows())
-    request.rate_limit = decision
-    return decision
+    return _charge(request, f"addr:{request.client_address}", address_windows())
 
 
 def charge_failure(request) -> Decision:
-    decision = limiter().charge(f"authfail:{request.client_address}", failure_windows())
-    request.rate_limit = decision
-    return decision
+    return _charge(request, f"authfail:{request.client_address}", failure_windows())
