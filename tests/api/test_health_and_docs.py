@@ -155,6 +155,20 @@ def test_openapi_lists_are_the_list_envelope(schema):
         assert ok["properties"]["has_more"]["type"] == "boolean"
 
 
+def test_openapi_links_lead_from_one_object_to_what_can_be_done_with_it_never_from_a_list(schema):
+    # then: a created hold links to its capture and release, by its own id
+    created = schema["paths"]["/v1/holds"]["post"]["responses"]["201"]["links"]
+    operations = {path: ops for path, ops in schema["paths"].items()}
+    capture = operations["/v1/holds/{hold_id}/capture"]["post"]["operationId"]
+    assert created[capture]["parameters"] == {"path.hold_id": "$response.body#/id"}
+    # and no link resolves through a list's first object, which an empty page does not have
+    for path, ops in schema["paths"].items():
+        for method, operation in ops.items():
+            for status, response in operation.get("responses", {}).items():
+                for link in response.get("links", {}).values():
+                    assert set(link["parameters"].values()) == {"$response.body#/id"}, (method, path, status)
+
+
 def test_openapi_posts_declare_the_required_idempotency_key(schema):
     # then
     posts = [(path, ops["post"]) for path, ops in schema["paths"].items()

@@ -1,10 +1,10 @@
 """OpenAPI links: how the answer of one operation names the object of another.
 
-A response carrying an object of a collection (a list: its first one) links, by the object's
-`id`, to every operation on that object (`/v1/holds/{hold_id}`, `.../capture`, `.../release`)
-and to its trace. Clients
+A response carrying one object of a collection links, by the object's `id`, to every operation
+on that object (`/v1/holds/{hold_id}`, `.../capture`, `.../release`) and to its trace. Clients
 read them as documentation; schemathesis follows them in its stateful phase, so a run goes on
-from what it created to what can be done with it.
+from what it created to what can be done with it. A list links to nothing: its first object
+is not always there (a filtered page may be empty), and a link must always resolve.
 """
 
 from __future__ import annotations
@@ -29,10 +29,6 @@ def _id_expression(schema: dict[str, Any], components: dict[str, Any], collectio
     """Where the response body holds the id of an object of the collection, if it holds one."""
     if _is_object_of(schema, components, collection):
         return "$response.body#/id"
-    name = schema.get("$ref", "").rsplit("/", 1)[-1]
-    items = components.get(name, {}).get("properties", {}).get("data", {}).get("items", {})
-    if _is_object_of(items, components, collection):
-        return "$response.body#/data/0/id"
     return None
 
 
