@@ -1,13 +1,17 @@
+from django import forms
 from django.contrib import admin
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.timezone import localtime
 
-from backoffice.templatetags.zentra import idlink, linkify
+from backoffice.templatetags.zentra import actor_name, idlink, json_table, linkify
 from tenants.admin_base import EstimatedCountPaginator, TenantScopedAdmin
 from tenants.admin_filters import RecentFilter, fixed_choices_filter
-from tenants.roles import EVIDENCE
+from tenants.roles import EVIDENCE, OPERATE
 
-from .models import AccessDenial, RequestRecord
+from .approvals import approval_actions
+from .models import AccessDenial, Approval, RequestRecord
+from .services.approvals import approval_approve, approval_reject
 
 STATUS_CHOICES = [(str(code), f"{code} {label}") for code, label in (
     (200, "OK"), (201, "Created"), (400, "Bad request"), (401, "Unauthorized"), (403, "Forbidden"),
@@ -74,3 +78,96 @@ class RequestRecordAdmin(EvidenceAdmin):
     @admin.display(description="request id", ordering="request_id")
     def request_link(self, obj):
         return idlink(obj.request_id)  # its trace: what the request did
+
+
+class DecisionForm(forms.Form):
+    reason = forms.CharField(max_length=500, required=False, widget=forms.Textarea(attrs={"rows": 3}),
+                             help_text="Why: kept with the decision.")
+
+
+class ApprovalStateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("waiting", "Waiting for a decision"), *[(s, s.capitalize()) for s in Approval.STATUSES[1:]]]
+
+    def queryset(self, request, queryset):
+        if self.value() == "waiting":
+            return queryset.filter(status=Approval.PENDING, expires_at__gt=timezone.now())
+        if self.value():
+            return queryset.filter(status=self.value())
+        return queryset
+
+
+@admin.register(Approval)
+class ApprovalAdmin(TenantScopedAdmin):
+    """Maker-checker: what waits for a second person, and who decided. Approving runs the action
+    through its own service (audit/services/approvals.py); the proposer cannot decide their own."""
+
+    list_display = ["id", "action_label", "summary_shown", "status_shown", "proposed_by_name", "decided_by_name",
+                    "expires_at"]
+    list_filter = [ApprovalStateFilter, "action"]
+    search_fields = ["=id", "=target", "summary"]
+    readonly_fields = ["id", "tenant_id", "action_label", "summary_shown", "target_link", "payload_table",
+                       "status_shown", "proposed_by_name", "created_at", "expires_at", "decided_by_name",
+                       "decided_at", "reason", "result_link"]
+    fields = readonly_fields
+    actions = ["approve", "reject"]
+
+    @admin.display(description="action", ordering="action")
+    def action_label(self, obj):
+        registered = approval_actions().get(obj.action)
+        return registered.label if registered else obj.action
+
+    @admin.display(description="what it does")
+    def summary_shown(self, obj):
+        return linkify(obj.summary)
+
+    @admin.display(description="about")
+    def target_link(self, obj):
+        return linkify(obj.target) if obj.target else "—"
+
+    @admin.display(description="made")
+    def result_link(self, obj):
+        return idlink(obj.result) if obj.result else "—"
+
+    @admin.display(description="payload")
+    def payload_table(self, obj):
+        return json_table(obj.payload)
+
+    @admin.display(description="status", ordering="status")
+    def status_shown(self, obj):
+        if obj.status == Approval.PENDING and obj.expires_at <= timezone.now():
+            return "expired (not yet swept)"
+        return obj.status
+
+    @admin.display(description="proposed by")
+    def proposed_by_name(self, obj):
+        return actor_name(obj.proposed_by)
+
+    @admin.display(description="decided by")
+    def decided_by_name(self, obj):
+        return actor_name(obj.decided_by) if obj.decided_by else "—"
+
+    def _decide(self, request, queryset, *, verb: str, decide):
+        # Any operator of the tenant but the proposer decides (a period close is proposed by an
+        # owner, so an owner and a second person have both looked at it).
+        return self.confirm_and_apply(
+            request, queryset, title=f"{verb.capitalize()} proposals", verb=verb, perm=OPERATE,
+            form_class=DecisionForm,
+            apply=lambda approval, values, actor: self._decided(decide(
+                tenant_id=approval.tenant_id, approval_id=approval.pk, actor=actor, reason=values["reason"])))
+
+    @staticmethod
+    def _decided(approval: Approval) -> str:
+        made = f", made {approval.result}" if approval.result else ""
+        return f"{approval.status.capitalize()} {approval.id}: {approval.summary}{made}"
+
+    @admin.action(description="Approve (run the action)", permissions=["operate"])
+    def approve(self, request, queryset):
+        return self._decide(request, queryset, verb="approve", decide=approval_approve)
+
+    @admin.action(description="Reject", permissions=["operate"])
+    def reject(self, request, queryset):
+        return self._decide(request, queryset, verb="reject", decide=approval_reject)

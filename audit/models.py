@@ -3,6 +3,9 @@ from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.db.models import Q
 
+from audit.history import tracked_history
+from zentra.ids import new_id
+
 # Refusals of callers who proved no identity (no valid API key or signature) cost them nothing,
 # so they cannot each have a row of their own: repeats within one window (same client address,
 # same action or route, same reason) are counted on the first one's row by one INSERT ... ON
@@ -89,3 +92,64 @@ class RequestRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.method} {self.path} -> {self.status}"
+
+
+def new_approval_id() -> str:
+    return new_id("apr")
+
+
+class Approval(models.Model):
+    """An action that needs a second person (maker-checker): what was proposed, by whom, and who
+    decided. The action itself is named and carried as data (`action`, `payload`); the app that
+    owns it registers how it runs (audit/approvals.py), so the approval runs it through the same
+    service it would have used directly."""
+
+    PENDING, APPROVED, REJECTED, EXPIRED = "pending", "approved", "rejected", "expired"
+    STATUSES = [PENDING, APPROVED, REJECTED, EXPIRED]
+
+    id = models.CharField(primary_key=True, max_length=40, default=new_approval_id, editable=False)
+    # A plain column, no foreign key up (audit sits below tenants).
+    tenant_id = models.CharField(max_length=40)
+    action = models.CharField(max_length=50)
+    payload = models.JSONField(default=dict)
+    summary = models.CharField(max_length=500, blank=True, default="",
+                               help_text="What the action will do, in words, for the person who decides.")
+    # The object the action is about (a break, a transaction, a rule), for lists and the trace.
+    target = models.CharField(max_length=80, blank=True, default="")
+    status = models.CharField(max_length=10, choices=[(s, s) for s in STATUSES], default=PENDING)
+    proposed_by = models.CharField(max_length=200)
+    proposed_by_label = models.CharField(max_length=200, blank=True, default="")
+    decided_by = models.CharField(max_length=200, blank=True, default="")
+    decided_by_label = models.CharField(max_length=200, blank=True, default="")
+    reason = models.CharField(max_length=500, blank=True, default="")
+    result = models.CharField(max_length=200, blank=True, default="",
+                              help_text="What the approved action produced (an id), as its service returned it.")
+    source_request_id = models.CharField(max_length=80, blank=True, default="")
+    # While a decider runs the action (outside this row's transaction: the action's service is
+    # its own), no one else may decide; a decider that died leaves the lease to lapse.
+    decision_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    history = tracked_history()
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["tenant_id", "status", "-id"], name="approval_tenant_status"),
+                   models.Index(fields=["target"], name="approval_target", condition=~Q(target=""))]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=["pending", "approved", "rejected", "expired"]),
+                                   name="approval_status_known"),
+            # The four-eyes rule, in the database too: whoever decides is not who proposed.
+            models.CheckConstraint(condition=Q(decided_by="") | ~Q(decided_by=models.F("proposed_by")),
+                                   name="approval_decider_not_proposer"),
+            models.CheckConstraint(condition=Q(status__in=["pending", "expired"]) | ~Q(decided_by=""),
+                                   name="approval_decided_names_decider"),
+            # One proposal at a time per action and object (two adjusting postings for one break).
+            models.UniqueConstraint(fields=["tenant_id", "action", "target"],
+                                    condition=Q(status="pending") & ~Q(target=""), name="approval_one_pending"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.id} {self.action} ({self.status})"

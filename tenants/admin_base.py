@@ -24,6 +24,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from audit.actors import Actor
 from audit.context import current_request_id
+from audit.models import Approval
 from backoffice.templatetags.zentra import actor_name, json_table
 from ledger.currencies import format_minor
 from zentra.errors import ZentraError
@@ -55,6 +56,19 @@ def form_errors_from(form: forms.BaseForm, exc: ZentraError) -> None:
         placed = True
     if not placed:
         form.add_error(None, f"{exc.detail} ({exc.code})")
+
+
+def is_proposal(result) -> bool:
+    return isinstance(result, Approval)
+
+
+def proposed_or_done(result, done: str = "") -> str:
+    """What an operator reads after an action that may have waited for a second person
+    (tenants/approval_rules.py): the proposal and where it waits, or what was done."""
+    if is_proposal(result):
+        return (f"Proposed, waiting for a second person: {result.summary} ({result.id}; Approvals, on the "
+                "dashboard). Nothing has changed yet.")
+    return done
 
 
 def _json_shown(name: str):
@@ -331,6 +345,9 @@ class TenantScopedAdmin(Readable, SimpleHistoryAdmin):
                     outcome = apply(obj, form.cleaned_data, actor)
                 except ZentraError as exc:
                     self.message_user(request, f"{obj}: {exc.detail} ({exc.code})", messages.ERROR)
+                    continue
+                if is_proposal(outcome):
+                    self.message_user(request, proposed_or_done(outcome), messages.WARNING)
                     continue
                 if isinstance(outcome, str):
                     self.message_user(request, outcome, messages.SUCCESS)

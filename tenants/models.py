@@ -29,6 +29,22 @@ class Tenant(models.Model):
     rate_limit_per_minute = models.PositiveIntegerField(
         null=True, blank=True, validators=[MinValueValidator(1)],
         help_text="Requests per minute per API key; empty: the default (ZENTRA_RATE_LIMIT_PER_MINUTE).")
+    # Which actions need a second person (tenants/approval_rules.py). Adjusting postings always do.
+    approval_reversal_above = models.BigIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(0)],
+        help_text="Reversals of more than this (minor units) need a second person; empty: the default "
+                  "(ZENTRA_APPROVAL_REVERSAL_ABOVE).")
+    approval_review_above = models.BigIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(0)],
+        help_text="Approving a payment in review above this (minor units) needs a second person; empty: the "
+                  "default (ZENTRA_APPROVAL_REVIEW_ABOVE).")
+    approval_period_close = models.BooleanField(default=True,
+                                                help_text="Closing a ledger period needs a second person.")
+    approval_policy_rules = models.BooleanField(default=True,
+                                                help_text="Changing a policy rule needs a second person.")
+    approvals_for_api_keys = models.BooleanField(
+        default=False, help_text="API keys need a second actor too (otherwise they act directly, except for "
+                                 "adjusting postings).")
 
     history = tracked_history()
 

@@ -85,6 +85,11 @@ class TenantContext:
         _, raw = api_key_create(tenant=self.tenant, name="read", scope=ApiKey.SCOPE_READ, actor=SYSTEM)
         return api_client(raw)
 
+    def checker_client(self) -> APIClient:
+        """A second write key of the tenant: the other actor of maker-checker."""
+        _, raw = api_key_create(tenant=self.tenant, name="checker", scope=ApiKey.SCOPE_WRITE, actor=SYSTEM)
+        return api_client(raw)
+
     def member(self, role: str, username: str | None = None):
         user = staff_user_ensure(username=username or f"{self.tenant.slug}-{role}", password="pw-" + role,
                                 actor=SYSTEM)
