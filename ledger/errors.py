@@ -11,6 +11,7 @@ ZentraError
     UnbalancedTransaction   unbalanced_transaction
     AmountExceedsHold       amount_exceeds_hold
     PolicyDenied            policy_denied
+    PeriodClosed            period_closed
   SystemAccountProtected (403) system_account
   AlreadyReversed (409)     already_reversed
   HoldNotActive (409)       hold_not_active
@@ -68,6 +69,13 @@ class AmountExceedsHold(LedgerError):
 class PolicyDenied(LedgerError):
     code = "policy_denied"
     title = "Policy denied"
+
+
+class PeriodClosed(LedgerError):
+    """The posting would take effect before the tenant's latest period close: closed periods take
+    no new entries (correct them with a posting effective in the open period)."""
+    code = "period_closed"
+    title = "Period closed"
 
 
 class SystemAccountProtected(ZentraError):

@@ -96,6 +96,17 @@ def lock_transaction(*, tenant_id: str, transaction_id: str, actor: Actor) -> Le
                          action="reverse transaction", label="transaction")
 
 
+def lock_tenant_periods(*, tenant_id: str) -> None:
+    """Serialises a period close of the tenant with postings in flight and with another close.
+    Not a row lock: the key is also taken, shared, by every ledger transaction INSERT of the
+    tenant (a trigger, migration 0013), and row locks on append-only tables need UPDATE
+    privilege, which the application role does not hold. Taken first, before any row lock, by
+    the close alone; a posting takes it last (at its INSERT), after its account rows, and the
+    close holds no row lock a posting waits for, so the two cannot deadlock."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(ledger_period_lock_key(%s))", [tenant_id])
+
+
 def lock_tenant_hold(*, tenant_id: str, hold_id: str, actor: Actor, action: str) -> Hold:
     """The tenant's hold, locked, with its transaction refs: one statement."""
     return tenant_object(holds_with_transaction_refs(Hold.objects.all()), hold_id,

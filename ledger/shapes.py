@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from zentra.shapes import JSONObject, Timestamp, iso, iso_or_none
 
-from .models import Account, Hold, LedgerEntry, LedgerTransaction
+from .models import Account, Hold, LedgerEntry, LedgerPeriod, LedgerTransaction, ReconciliationBreak
 from .selectors import Balances, account_balances
 
 Direction = Literal["debit", "credit"]
@@ -205,3 +205,71 @@ def hold_body(hold: Hold, *, now: datetime | None = None) -> HoldBody:
         "resolved_by": hold.resolved_by or None, "resolution_reason": hold.resolution_reason or None,
         "created_at": iso(hold.created_at), "resolved_at": iso_or_none(hold.resolved_at),
     }
+
+
+class TrialBalanceLineBody(TypedDict):
+    """Debits and credits, in minor units, of every entry in this currency effective before the
+    period's `closed_until` (equal, since every transaction balances per currency)."""
+
+    currency: str
+    debits: int
+    credits: int
+
+
+class LedgerPeriodBody(TypedDict):
+    """A closed ledger period: postings effective before `closed_until` are refused (422
+    period_closed). `checkpoint` signed every account head at the close; the closing balances
+    and chain heads are at `/v1/ledger_periods/{id}/closing_balances.csv`, signed."""
+
+    id: str
+    object: Literal["ledger_period"]
+    closed_until: Timestamp
+    trial_balance: list[TrialBalanceLineBody]
+    accounts: int
+    checkpoint: str
+    created_at: Timestamp
+
+
+def ledger_period_body(period: LedgerPeriod) -> LedgerPeriodBody:
+    return {
+        "id": period.id, "object": "ledger_period", "closed_until": iso(period.closed_until),
+        "trial_balance": [{"currency": line["currency"], "debits": line["debits"], "credits": line["credits"]}
+                          for line in period.trial_balance],
+        "accounts": period.accounts, "checkpoint": period.checkpoint_id, "created_at": iso(period.created_at),
+    }
+
+
+class ReconciliationBreakBody(TypedDict):
+    id: str
+    object: Literal["reconciliation_break"]
+    kind: str
+    status: Literal["open", "resolved"]
+    report: str | None
+    run: str
+    line_id: str | None
+    provider_reference: str | None
+    account: str | None
+    expected: int | None
+    actual: int | None
+    currency: str | None
+    detail: str
+    assigned_to: str | None
+    resolution: Literal["false_positive", "provider_claim", "adjusting_posting"] | None
+    note: str | None
+    adjustment_transaction: str | None
+    resolved_by: str | None
+    resolved_at: Timestamp | None
+    created_at: Timestamp
+
+
+def reconciliation_break_body(found: ReconciliationBreak) -> ReconciliationBreakBody:
+    return {"id": found.id, "object": "reconciliation_break", "kind": found.kind,
+            "status": found.status,  # type: ignore[typeddict-item]
+            "report": found.report_id or None, "run": found.run_id, "line_id": found.line_id or None,
+            "provider_reference": found.provider_reference or None, "account": found.account_id or None,
+            "expected": found.expected, "actual": found.actual, "currency": found.currency or None,
+            "detail": found.detail, "assigned_to": found.assigned_to or None,
+            "resolution": found.resolution or None,  # type: ignore[typeddict-item]
+            "note": found.note or None, "adjustment_transaction": found.adjustment_transaction_id or None,
+            "resolved_by": found.resolved_by or None, "resolved_at": iso_or_none(found.resolved_at),
+            "created_at": iso(found.created_at)}

@@ -1,3 +1,3 @@
 """The ledger in the back office: one module per area."""
 
-from . import accounts, breaks, holds, transactions  # noqa: F401
+from . import accounts, breaks, holds, periods, transactions  # noqa: F401

@@ -7,7 +7,7 @@ from tenants.admin_base import EstimatedCountPaginator, ReadOnlyInline, TenantSc
 
 from ..currencies import format_minor
 from ..models import LedgerEntry, LedgerTransaction, ReconciliationBreak, ReconciliationRun
-from ..services.transfers import ledger_transaction_reverse
+from ..services.approvals import transaction_reverse_or_propose
 from .breaks import BreakColumns
 from .filters import CurrencyListFilter
 
@@ -45,10 +45,11 @@ class LedgerTransactionAdmin(TenantScopedAdmin):
 
     @admin.action(description="Reverse selected transactions", permissions=["operate"])
     def reverse(self, request, queryset):
+        """Above the tenant's threshold an operator's reversal waits for a second person."""
         return self.confirm_and_apply(
             request, queryset, title="Reverse transactions", verb="reverse",
-            apply=lambda t, values, actor: ledger_transaction_reverse(tenant=t.tenant, transaction_id=t.id,
-                                                                      actor=actor, reason=values["reason"]))
+            apply=lambda t, values, actor: transaction_reverse_or_propose(tenant=t.tenant, transaction_id=t.id,
+                                                                          actor=actor, reason=values["reason"]))
 
 
 @admin.register(LedgerEntry)

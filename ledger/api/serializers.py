@@ -71,3 +71,8 @@ class HoldCaptureInput(serializers.Serializer):
     destination_account = StrictCharField(max_length=40)
     final = StrictBooleanField(required=False, default=True)
     reason = StrictCharField(max_length=500, required=False, allow_blank=True, default="")
+
+
+class LedgerPeriodCloseInput(serializers.Serializer):
+    until = serializers.DateTimeField(help_text="Close the ledger before this instant (not in the future, after the "
+                                                "latest close). ISO 8601; without an offset it is read as UTC.")

@@ -18,4 +18,10 @@ urlpatterns = [
     path("transactions/<str:transaction_id>", views.TransactionDetailView.as_view(), name="transaction"),
     path("transactions/<str:transaction_id>/reverse", views.TransactionReverseView.as_view(),
          name="transaction-reverse"),
+    path("ledger_periods", views.LedgerPeriodListView.as_view(), name="ledger-periods"),
+    # Before the detail route, so that "close" is never read as an id.
+    path("ledger_periods/close", views.LedgerPeriodCloseView.as_view(), name="ledger-period-close"),
+    path("ledger_periods/<str:period_id>", views.LedgerPeriodDetailView.as_view(), name="ledger-period"),
+    path("ledger_periods/<str:period_id>/closing_balances.csv", views.LedgerPeriodClosingBalancesView.as_view(),
+         name="ledger-period-closing-balances"),
 ]

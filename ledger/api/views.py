@@ -1,22 +1,23 @@
-"""The ledger API: accounts, balances, statements, transactions and holds.
+"""The ledger API: accounts, balances, statements, transactions, holds and ledger periods.
 
 Views validate the input's shape, call one service (which finds, locks and checks what it
 touches, once) and answer the resource's public shape."""
 
 from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import Any
 
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from zentra.api.fields import ReasonInput
+from audit.api.views import answered
+from audit.errors import ApprovalNotPending
+from audit.shapes import ApprovalBody
+from zentra.api.fields import ReasonInput, parse_instant
 from zentra.api.pagination import LIST_PARAMS
+from zentra.api.renderers import CSVRenderer
 from zentra.api.schema import ListOf, problems
 from zentra.api.views import TenantAPIView
 from zentra.errors import ValidationFailed
@@ -31,10 +32,11 @@ from ..errors import (
     HoldNotActive,
     InsufficientFunds,
     InvalidStateTransition,
+    PeriodClosed,
     PolicyDenied,
     UnbalancedTransaction,
 )
-from ..models import ACCOUNT_TYPES, TRANSACTION_KINDS, Account, LedgerEntry
+from ..models import ACCOUNT_TYPES, TRANSACTION_KINDS, Account, LedgerEntry, LedgerPeriod
 from ..selectors import (
     HOLD_STATUSES,
     account_balances,
@@ -45,42 +47,36 @@ from ..selectors import (
     with_hold_totals,
 )
 from ..services.accounts import account_close, account_create, account_freeze, account_unfreeze
+from ..services.approvals import period_close_or_propose, transaction_reverse_or_propose
 from ..services.holds import hold_capture, hold_place, hold_release
+from ..services.periods import CSV_HEADER, period_csv
 from ..services.postings import EntryInput
-from ..services.transfers import ledger_transaction_post, ledger_transaction_reverse
+from ..services.transfers import ledger_transaction_post
 from ..shapes import (
     AccountBody,
     BalanceBody,
     HoldBody,
+    LedgerPeriodBody,
     StatementEntryBody,
     TransactionBody,
     account_body,
     balance_body,
     hold_body,
+    ledger_period_body,
     statement_entry_body,
     transaction_body,
 )
-from .serializers import AccountCreateInput, HoldCaptureInput, HoldCreateInput, TransactionCreateInput
+from .serializers import (
+    AccountCreateInput,
+    HoldCaptureInput,
+    HoldCreateInput,
+    LedgerPeriodCloseInput,
+    TransactionCreateInput,
+)
 
-POSTING_PROBLEMS = (AccountNotActive, CurrencyMismatch, InsufficientFunds, UnbalancedTransaction, PolicyDenied)
-
-
-def parse_as_of(raw: str | None) -> Any:
-    if raw is None:  # absent: now; present but empty is no timestamp
-        return None
-    try:
-        value = parse_datetime(raw.replace(" ", "+"))  # a bare "+" in a query string arrives as a space
-    except ValueError:  # well formed but impossible, such as month 13
-        value = None
-    if value is None or value.tzinfo is None:
-        raise ValidationFailed("as_of must be an ISO 8601 timestamp with a time zone",
-                               errors=[{"field": "as_of", "message": "ISO 8601 timestamp with time zone expected."}])
-    # In UTC: PostgreSQL refuses offsets beyond 15:59 (ISO 8601 allows 23:59). An instant
-    # before year 1 or after 9999 in UTC has the balance of the first or last one Python holds.
-    try:
-        return value.astimezone(UTC)
-    except OverflowError:
-        return (datetime.min if value.year == 1 else datetime.max).replace(tzinfo=UTC)
+# Every posting goes through post_entries, so each may meet a closed period (a back-dated one does).
+POSTING_PROBLEMS = (AccountNotActive, CurrencyMismatch, InsufficientFunds, UnbalancedTransaction, PolicyDenied,
+                    PeriodClosed)
 
 
 def reason_of(request: Request) -> str:
@@ -125,7 +121,9 @@ class AccountBalanceView(TenantAPIView):
                          description="ISO 8601 timestamp with a time zone; the balance at that instant (default now)")])
     def get(self, request: Request, account_id: str) -> Response:
         account = self.tenant_object(Account, account_id, label="account")
-        as_of = parse_as_of(request.query_params.get("as_of"))
+        # Absent: now. An instant before year 1 or after 9999 in UTC has the balance of the first
+        # or last one Python holds.
+        as_of = parse_instant(request.query_params.get("as_of"), "as_of", clamp=True)
         balances = account_balances(account, as_of=as_of)
         return Response(balance_body(account, balances, as_of or timezone.now()))
 
@@ -210,13 +208,16 @@ class TransactionDetailView(TenantAPIView):
 
 
 class TransactionReverseView(TenantAPIView):
-    @extend_schema(operation_id="transactions_reverse", request=ReasonInput, responses={201: TransactionBody})
-    @problems(AlreadyReversed, InvalidStateTransition, *POSTING_PROBLEMS)
+    @extend_schema(operation_id="transactions_reverse", request=ReasonInput,
+                   responses={201: TransactionBody, 202: ApprovalBody})
+    @problems(AlreadyReversed, InvalidStateTransition, ApprovalNotPending, *POSTING_PROBLEMS)
     def post(self, request: Request, transaction_id: str) -> Response:
-        reversal = ledger_transaction_reverse(tenant=self.tenant, transaction_id=transaction_id, actor=self.actor,
-                                              reason=reason_of(request))
-        return Response(transaction_body(reversal, entries=reversal.posted_entries, fresh=True),  # type: ignore[attr-defined]
-                        status=status.HTTP_201_CREATED)
+        """Reverse a posting: 201 with the reversal, or, when the tenant asks API keys for a second actor
+        on reversals above its threshold, 202 with the approval it waits for."""
+        result = transaction_reverse_or_propose(tenant=self.tenant, transaction_id=transaction_id,
+                                                actor=self.actor, reason=reason_of(request))
+        return answered(result, lambda reversal: transaction_body(reversal, entries=reversal.posted_entries,
+                                                                  fresh=True), created=True)
 
 
 class HoldListCreateView(TenantAPIView):
@@ -273,3 +274,49 @@ class HoldReleaseView(TenantAPIView):
     def post(self, request: Request, hold_id: str) -> Response:
         hold = hold_release(tenant=self.tenant, hold_id=hold_id, reason=reason_of(request), actor=self.actor)
         return Response(hold_body(hold))
+
+
+class LedgerPeriodListView(TenantAPIView):
+    @extend_schema(operation_id="ledger_periods_list", responses=ListOf(LedgerPeriodBody), parameters=LIST_PARAMS)
+    def get(self, request: Request) -> Response:
+        """The tenant's closed periods, newest first."""
+        return self.list_response(LedgerPeriod.objects.filter(tenant=self.tenant).select_related("checkpoint"),
+                                  ledger_period_body)
+
+
+class LedgerPeriodCloseView(TenantAPIView):
+    @extend_schema(operation_id="ledger_periods_close", request=LedgerPeriodCloseInput,
+                   responses={201: LedgerPeriodBody, 202: ApprovalBody})
+    @problems(InvalidStateTransition, ApprovalNotPending)
+    def post(self, request: Request) -> Response:
+        """Close the ledger until `until`: from then on a posting effective before it is refused with 422
+        period_closed (by the database as well). The trial balance, every account's closing balance and
+        chain head, and a checkpoint of every account head are kept and signed. `until` in the future: 400;
+        not after the latest close: 409 invalid_state_transition. When the tenant asks API keys for a
+        second actor on period closes: 202 with the approval it waits for."""
+        data = LedgerPeriodCloseInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        result = period_close_or_propose(tenant=self.tenant, until=data.validated_data["until"], actor=self.actor)
+        return answered(result, ledger_period_body, created=True)
+
+
+class LedgerPeriodDetailView(TenantAPIView):
+    @extend_schema(operation_id="ledger_periods_retrieve", responses=LedgerPeriodBody)
+    def get(self, request: Request, period_id: str) -> Response:
+        return Response(ledger_period_body(self.tenant_object(LedgerPeriod, period_id, label="ledger period")))
+
+
+class LedgerPeriodClosingBalancesView(TenantAPIView):
+    renderer_classes = [CSVRenderer]
+
+    @extend_schema(operation_id="ledger_periods_closing_balances", responses={200: OpenApiResponse(
+        OpenApiTypes.STR, description="The closing balances CSV (docs/periods.md): `#` lines naming the period, "
+                                      "its checkpoint and trial balance; the header `" + CSV_HEADER + "`; one "
+                                      "line per account; and last `# signature algorithm=Ed25519 kid=... "
+                                      "value=...`, the base64 Ed25519 signature of every byte before that line "
+                                      "under the key `kid` (GET /v1/signing_keys).")})
+    def get(self, request: Request, period_id: str) -> Response:
+        period = self.tenant_object(LedgerPeriod.objects.select_related("checkpoint"), period_id,
+                                    label="ledger period")
+        return Response(period_csv(period), content_type="text/csv; charset=utf-8", headers={
+            "Content-Disposition": f'attachment; filename="{period.id}_closing_balances.csv"'})

@@ -87,6 +87,8 @@ _SYSTEM_ACCOUNT_SHAPES = {
     "reserve": {"normal_balance": CREDIT, "allow_overdraft": False},
     "settlement": {"normal_balance": CREDIT, "allow_overdraft": True},
     "payout": {"normal_balance": CREDIT, "allow_overdraft": True},
+    # What providers kept of the money they settled (posted from settlement, one transaction per report).
+    "fees": {"normal_balance": CREDIT, "allow_overdraft": False},
 }
 
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from django.db import connection
+from django.db import IntegrityError, connection
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -37,6 +38,7 @@ from ..errors import (
 )
 from ..locks import lock_tenant_accounts
 from ..models import CREDIT, DEBIT, MAX_AMOUNT, Account, Hold, LedgerEntry, LedgerTransaction
+from .periods import PERIOD_OPEN_CONSTRAINT, period_closed_error, period_refuse_closed
 from .system_accounts import system_accounts_refuse
 
 T = TypeVar("T")
@@ -93,8 +95,9 @@ def _check_accounts(entries: Sequence[EntryInput], accounts: dict[str, Account])
         raise UnbalancedTransaction(f"Debits must equal credits per currency ({detail})")
 
 
-# Releases and expiries only give reserved funds back to their owner: they never wait for a review.
-RETURNS_RESERVED_FUNDS = {"release", "expiry"}
+# Releases and expiries only give reserved funds back to their owner, and an adjusting posting is
+# how two people put a break right: none of them waits for the review it may be part of.
+RETURNS_RESERVED_FUNDS = {"release", "expiry", "adjustment"}
 
 
 def _check_under_review(entries: Sequence[EntryInput], accounts: dict[str, Account]) -> None:
@@ -146,6 +149,10 @@ def post_entries(*, tenant: Tenant, entries: Sequence[EntryInput], actor: Actor,
     accounts the caller has already locked (they are not locked again, and their in-memory
     heads must be current). The returned transaction carries its entries (`posted_entries`)."""
     _validate_shape(entries)
+    if effective_at is not None:
+        # Only a posting given its own date can fall in a closed period; the trigger of
+        # migration 0013 checks every one, and waits for a close in progress.
+        period_refuse_closed(tenant_id=tenant.id, effective_at=effective_at)
     locked = lock_tenant_accounts(tenant_id=tenant.id, actor=actor, action="post entry", already=locked,
                                   wanted=[(e.account_id, f"entries[{i}].account") for i, e in enumerate(entries)])
     if kind == "transfer":
@@ -222,7 +229,7 @@ def _write_posting(txn: LedgerTransaction, rows: list[LedgerEntry], accounts: li
     entry_params = [getattr(row, column) for row in rows for column in _ENTRY_COLUMNS]
     head_values = ", ".join(["(%s, %s::bigint, %s::bigint, %s)"] * len(accounts))
     head_params = [p for a in accounts for p in (a.id, a.posted_balance, a.last_sequence, a.hash_head)]
-    with connection.cursor() as cursor:
+    with connection.cursor() as cursor, _period_closed_refusal(txn):
         cursor.execute(
             f"WITH new_transaction AS ({txn_sql} RETURNING id), "
             f"new_entries AS (INSERT INTO {LedgerEntry._meta.db_table} ({', '.join(_ENTRY_COLUMNS)}) "
@@ -236,6 +243,18 @@ def _write_posting(txn: LedgerTransaction, rows: list[LedgerEntry], accounts: li
     for row in rows:
         row._state.adding = False
         row._state.db = "default"
+
+
+@contextmanager
+def _period_closed_refusal(txn: LedgerTransaction) -> Iterator[None]:
+    """A close that committed after the service's own check (periods.period_refuse_closed): the
+    database refuses the back-dated row, and the client gets the same 422 period_closed."""
+    try:
+        yield
+    except IntegrityError as exc:
+        if getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None) == PERIOD_OPEN_CONSTRAINT:
+            raise period_closed_error(txn.effective_at, None) from exc
+        raise
 
 
 def with_lapsed_holds_retry(unit: Callable[..., T], **arguments: Any) -> T:

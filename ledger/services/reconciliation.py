@@ -175,15 +175,17 @@ def _breaks_record(run: ReconciliationRun, findings: list[Finding]) -> None:
     detail: entries are append-only, so a forged one is found again every night) is stored as
     resolved by that decision; every other one puts its account under review."""
     resolved = {(b.account_id, b.kind, b.detail): b for b in ReconciliationBreak.objects.filter(
-        tenant=run.tenant, resolved_at__isnull=False, account_id__in={f.account_id for f in findings})}
+        tenant=run.tenant, status=ReconciliationBreak.RESOLVED, account_id__in={f.account_id for f in findings})}
     rows = []
     for f in findings:
         earlier = resolved.get((f.account_id, f.kind, f.detail))
-        rows.append(ReconciliationBreak(
-            run=run, tenant=run.tenant, account_id=f.account_id, currency=f.currency, kind=f.kind, detail=f.detail,
-            resolved_at=earlier.resolved_at if earlier else None,
-            resolved_by=f"{earlier.resolved_by} (break {earlier.pk})" if earlier else "",
-            resolution=earlier.resolution if earlier else ""))
+        row = ReconciliationBreak(run=run, tenant=run.tenant, account_id=f.account_id, currency=f.currency,
+                                  kind=f.kind, detail=f.detail)
+        if earlier is not None:
+            row.status, row.resolved_at = ReconciliationBreak.RESOLVED, earlier.resolved_at
+            row.resolved_by = f"{earlier.resolved_by} (break {earlier.pk})"
+            row.resolution, row.note = earlier.resolution, earlier.note
+        rows.append(row)
     ReconciliationBreak.objects.bulk_create(rows)
     under_review = {row.account_id for row in rows if row.account_id and row.resolved_at is None}
     if under_review:

@@ -115,13 +115,14 @@ def test_an_owner_resolves_the_break_with_a_reason_and_debits_resume(tenant_a, d
     owner = Actor.for_user(tenant_a.member("owner"))
     # when
     for found in run.breaks.filter(account_id=desk.merchant["id"]):
-        break_resolve(break_id=found.pk, actor=owner, reason="forged entry txn reversed by adjusting posting #12")
+        break_resolve(tenant=tenant_a.tenant, break_id=found.pk, actor=owner, resolution="false_positive",
+                      note="forged entry txn reversed by adjusting posting #12")
     # then
     assert not Account.objects.get(pk=desk.merchant["id"]).under_review
     payout = tenant_a.post("/v1/payouts", {"account": desk.merchant["id"], "amount": 100})
     assert payout.status_code == 201, payout.content
     resolved = ReconciliationBreak.objects.filter(account_id=desk.merchant["id"]).first()
-    assert resolved.history.first().resolution.startswith("forged entry")
+    assert resolved.history.first().note.startswith("forged entry")
     # and the next verification finds the same anomaly but does not put the account back under review
     again = ledger_verify(tenant=tenant_a.tenant, actor=SYSTEM)
     assert again.breaks.filter(account_id=desk.merchant["id"], resolved_at__isnull=False).exists()
@@ -222,7 +223,7 @@ def test_in_the_admin_an_owner_resolves_a_break_with_a_reason_and_an_operator_ca
     merchant_breaks = [b.pk for b in run.breaks.filter(account_id=desk.merchant["id"])]
     changelist = "/admin/ledger/reconciliationbreak/"
     body = {"action": "resolve", "_selected_action": merchant_breaks, "confirm": "yes",
-            "reason": "forged entry reversed by an adjusting posting"}
+            "resolution": "false_positive", "note": "forged entry reversed by an adjusting posting"}
     # when: an operator tries
     client.force_login(tenant_a.member("operator"))
     client.post(changelist, body, follow=True)
@@ -230,8 +231,8 @@ def test_in_the_admin_an_owner_resolves_a_break_with_a_reason_and_an_operator_ca
     assert Account.objects.get(pk=desk.merchant["id"]).under_review
     # when: the owner, first without a reason, then with one
     client.force_login(tenant_a.member("owner"))
-    without = client.post(changelist, {**body, "reason": ""})
-    assert without.status_code == 200 and "reason" in without.context["form"].errors
+    without = client.post(changelist, {**body, "note": ""})
+    assert without.status_code == 200 and "note" in without.context["form"].errors
     done = client.post(changelist, body, follow=True)
     # then
     assert done.status_code == 200

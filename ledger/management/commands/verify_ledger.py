@@ -1,4 +1,3 @@
-import sys
 import time
 
 from django.core.management.base import BaseCommand, CommandError
@@ -7,6 +6,7 @@ from audit.actors import Actor
 from ledger.models import LedgerEntry
 from ledger.services.reconciliation import ledger_verify
 from tenants.models import Tenant
+from zentra.progress import ProgressBar
 
 PROGRESS_THRESHOLD = 20_000
 
@@ -32,35 +32,29 @@ class Command(BaseCommand):
         done = 0
         broken = still_open = 0
         actor = Actor.system("verify_ledger")
+        bar = ProgressBar("entries")
         for scope in tenants:
             run = ledger_verify(tenant=scope, actor=actor, trigger="command",
-                                progress=self._bar if show_progress else None, progress_offset=done,
+                                progress=bar if show_progress else None, progress_offset=done,
                                 progress_total=total)
             done += run.entries_checked
             if show_progress:
-                self._bar(done, total)
-                sys.stderr.write("\n")
+                bar(done, total)
+                bar.end()
             status = self.style.SUCCESS("ok") if run.status == run.OK else self.style.ERROR("BROKEN")
             self.stdout.write(f"{scope.slug:<20} {status:<6} accounts {run.accounts_checked:>7}  "
                               f"entries {run.entries_checked:>10}  breaks {run.breaks_count:>4}  run {run.id}")
             for found in run.breaks.all()[:50]:
                 where = found.account_id or found.currency
-                accepted = f"  [resolved: {found.resolution}]" if found.resolved_at else ""
+                accepted = f"  [resolved, {found.resolution}: {found.note}]" if found.resolved_at else ""
                 self.stdout.write(f"    {found.kind:<24} {where:<32} {found.detail}{accepted}")
             if run.breaks_count > 50:
                 self.stdout.write(f"    ... {run.breaks_count - 50} more breaks in run {run.id} (see the admin)")
             broken += run.breaks_count
-            still_open += run.breaks.filter(resolved_at__isnull=True).count()
+            still_open += run.breaks.filter(status="open").count()
         elapsed = time.monotonic() - started
         self.stdout.write(f"checked {done} entries in {elapsed:.1f}s: "
                           + ("no breaks" if not broken else f"{broken} break(s), {still_open} not resolved"))
         # A break an owner resolved (a known, accepted anomaly) no longer fails the check.
         if still_open:
             raise CommandError(f"ledger verification found {still_open} unresolved break(s)", returncode=1)
-
-    @staticmethod
-    def _bar(done: int, total: int) -> None:
-        width = 40
-        filled = int(width * done / total) if total else width
-        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} entries")
-        sys.stderr.flush()
