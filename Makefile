@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PORT ?= 8000
 
-.PHONY: install lock lint run serve demo-env test bench bench-console screenshots migrate services browser clean
+.PHONY: install lock lint run serve demo-env test bench bench-console bench-reconciliation screenshots migrate services browser clean
 
 install: $(STAMP)
 
@@ -77,6 +77,10 @@ bench: migrate
 # The operator console's part of the bench alone (its own throwaway database).
 bench-console: install services
 	$(PY) bench/console.py
+
+# Settlement report matching alone: 100,000 lines received and matched (its own throwaway database).
+bench-reconciliation: install services
+	$(PY) bench/reconciliation.py
 
 # The operator guide's pictures (docs/img/), from the demo in Chromium.
 screenshots: install services browser

@@ -43,6 +43,11 @@ class Provider(models.Model):
     mode = models.CharField(max_length=10, default=APPROVE,
                             choices=[(APPROVE, "Approve"), (DECLINE, "Decline"), (TIMEOUT, "Time out")])
     outage = models.BooleanField(default=False, help_text="Refuse every request, as a provider that is down.")
+    # The sandbox's settlement report can be told to misbehave, so breaks of every kind can be
+    # produced on purpose (payments/services/settlement/sandbox_report.py).
+    report_faults = models.JSONField(default=list, blank=True, help_text=(
+        'Faults in the sandbox\'s settlement report: any of "drop", "change_amount", "change_currency", '
+        '"duplicate", "unknown_reference" (each applied to one line).'))
     settle_delay_seconds = models.PositiveIntegerField(default=2, help_text="How long the sandbox takes to settle.")
     # Signs the provider's events to /v1/providers/{id}/events (HMAC-SHA256).
     secret = models.CharField(max_length=100, editable=False)
@@ -235,6 +240,8 @@ class Payout(models.Model):
                               choices=[(PENDING, "Pending"), (PAID, "Paid"), (FAILED, "Failed")])
     provider = models.ForeignKey(Provider, null=True, blank=True, on_delete=models.PROTECT, related_name="payouts")
     failure_reason = models.CharField(max_length=500, blank=True, default="")
+    # The provider's own reference for the payout, once it paid it (its settlement report names it).
+    provider_reference = models.CharField(max_length=100, blank=True, default="")
     metadata = models.JSONField(default=dict, blank=True)
     source_request_id = models.CharField(max_length=80, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -251,3 +258,114 @@ class Payout(models.Model):
 
     def __str__(self) -> str:
         return f"{self.id} {format_minor(self.amount, self.currency)} {self.status}"
+
+
+# --- Reconciliation with what providers report (payments/services/settlement/) -------------
+
+MOVEMENT_TYPES = ["charge", "refund", "dispute", "payout", "fee", "adjustment"]
+
+
+def new_settlement_report_id() -> str:
+    return new_id("srp")
+
+
+class SettlementReport(models.Model):
+    """A provider's settlement report: what it booked over a period, with its fees, matched line
+    by line against the ledger's own records (SettlementRecord). Its lines are kept as evidence;
+    the same file (by SHA-256) is accepted once per provider."""
+
+    MATCHING, MATCHED, FAILED = "matching", "matched", "failed"
+    UPLOAD, FETCHED = "upload", "fetched"
+
+    id = models.CharField(primary_key=True, max_length=40, default=new_settlement_report_id, editable=False)
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="settlement_reports")
+    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="settlement_reports")
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    sha256 = models.CharField(max_length=64)
+    source = models.CharField(max_length=10, default=UPLOAD, choices=[(UPLOAD, "uploaded"), (FETCHED, "fetched")])
+    status = models.CharField(max_length=10, default=MATCHING,
+                              choices=[(s, s) for s in (MATCHING, MATCHED, FAILED)])
+    lines = models.PositiveIntegerField(default=0)
+    matched = models.PositiveIntegerField(default=0)
+    breaks = models.PositiveIntegerField(default=0)
+    fees_posted = models.BigIntegerField(default=0, help_text="Sum of the report's fees, in minor units.")
+    fee_transaction_id = models.CharField(max_length=40, blank=True, default="")
+    run_id = models.CharField(max_length=40, blank=True, default="",
+                              help_text="The reconciliation run whose breaks this report's matching opened.")
+    failure_reason = models.CharField(max_length=500, blank=True, default="")
+    uploaded_by = models.CharField(max_length=200)
+    source_request_id = models.CharField(max_length=80, blank=True, default="")
+    created_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    history = tracked_history()
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["tenant", "-id"], name="report_tenant_recent")]
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "sha256"], name="report_once_per_provider"),
+            models.CheckConstraint(condition=Q(period_end__gt=models.F("period_start")), name="report_period_forward"),
+            models.CheckConstraint(condition=Q(status__in=["matching", "matched", "failed"]),
+                                   name="report_status_known"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.id} {self.provider_id} {self.period_start:%Y-%m-%d}"
+
+
+class SettlementLine(models.Model):
+    """One line of a report, as the provider wrote it, and what matching found for it."""
+
+    MATCHED = "matched"
+
+    report = models.ForeignKey(SettlementReport, on_delete=models.PROTECT, related_name="report_lines")
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="+", db_index=False)
+    line_no = models.PositiveIntegerField(help_text="Line in the file (the header is line 1).")
+    line_id = models.CharField(max_length=100)
+    type = models.CharField(max_length=12)
+    provider_reference = models.CharField(max_length=100)
+    currency = models.CharField(max_length=3)
+    gross = models.BigIntegerField()
+    fee = models.BigIntegerField()
+    net = models.BigIntegerField()
+    booked_at = models.DateTimeField()
+    # Empty until matched: "matched" or the kind of break the line opened.
+    outcome = models.CharField(max_length=30, blank=True, default="")
+    record = models.ForeignKey("SettlementRecord", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["report", "line_no"]
+        constraints = [
+            models.UniqueConstraint(fields=["report", "line_no"], name="line_once_per_report"),
+            models.CheckConstraint(condition=Q(fee__gte=0) & Q(net=models.F("gross") - models.F("fee")),
+                                   name="line_net_is_gross_minus_fee"),
+        ]
+
+
+class SettlementRecord(models.Model):
+    """The ledger's record of one money movement a provider books: written in the transaction
+    that posts it (a settled charge, a paid payout), so every settled provider event is matched
+    to its intent the moment it arrives. A report's line later confirms it (`report`)."""
+
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="+", db_index=False)
+    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="+", db_index=False)
+    type = models.CharField(max_length=12)
+    provider_reference = models.CharField(max_length=100)
+    currency = models.CharField(max_length=3)
+    gross = models.BigIntegerField(help_text="Signed from the tenant's side: charges positive, payouts negative.")
+    settled_at = models.DateTimeField(help_text="When the provider settled it: the period it belongs to.")
+    payment_intent = models.ForeignKey(PaymentIntent, null=True, blank=True, on_delete=models.PROTECT,
+                                       related_name="+")
+    payout = models.ForeignKey(Payout, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    transaction_id = models.CharField(max_length=40, blank=True, default="")
+    report = models.ForeignKey(SettlementReport, null=True, blank=True, on_delete=models.PROTECT,
+                               related_name="+", help_text="The report whose line confirmed it.")
+
+    class Meta:
+        ordering = ["-settled_at"]
+        indexes = [models.Index(fields=["tenant", "provider", "settled_at"], name="record_awaiting_report",
+                                condition=Q(report__isnull=True))]
+        constraints = [models.UniqueConstraint(fields=["provider", "type", "provider_reference"],
+                                               name="record_once_per_reference")]

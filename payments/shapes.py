@@ -8,7 +8,7 @@ from typing import Any, Literal, TypedDict
 from ledger.models import LedgerTransaction
 from zentra.shapes import JSONObject, Timestamp, iso, iso_or_none
 
-from .models import PaymentIntent, Payout, PolicyDecision, PolicyRule, ProviderEvent
+from .models import PaymentIntent, Payout, PolicyDecision, PolicyRule, ProviderEvent, SettlementReport
 
 IntentStatus = Literal["requires_confirmation", "requires_review", "processing", "succeeded", "failed", "canceled"]
 
@@ -66,6 +66,7 @@ class PayoutBody(TypedDict):
     currency: str
     status: Literal["pending", "paid", "failed"]
     failure_reason: str | None
+    provider_reference: str | None
     transactions: list[str]
     metadata: JSONObject
     created_at: Timestamp
@@ -120,7 +121,7 @@ def payout_body(payout: Payout) -> PayoutBody:
     transactions = LedgerTransaction.objects.filter(payout_id=payout.id).order_by("created_at", "id")
     return {"id": payout.id, "object": "payout", "account": payout.account_id, "amount": payout.amount,
             "currency": payout.currency, "status": payout.status,  # type: ignore[typeddict-item]
-            "failure_reason": payout.failure_reason or None,
+            "failure_reason": payout.failure_reason or None, "provider_reference": payout.provider_reference or None,
             "transactions": list(transactions.values_list("id", flat=True)), "metadata": payout.metadata,
             "created_at": iso(payout.created_at), "resolved_at": iso_or_none(payout.resolved_at)}
 
@@ -134,3 +135,32 @@ def policy_rule_body(rule: PolicyRule) -> PolicyRuleBody:
     return {"id": rule.id, "object": "policy_rule", "kind": rule.kind, "position": rule.position,
             "enabled": rule.enabled, "currency": rule.currency, "rail": rule.rail, "params": rule.params,
             "description": rule.description}
+
+
+class SettlementReportBody(TypedDict):
+    id: str
+    object: Literal["settlement_report"]
+    provider: str
+    period_start: Timestamp
+    period_end: Timestamp
+    sha256: str
+    source: Literal["upload", "fetched"]
+    status: Literal["matching", "matched", "failed"]
+    lines: int
+    matched: int
+    breaks: int
+    fees_posted: int
+    fee_transaction: str | None
+    failure_reason: str | None
+    created_at: Timestamp
+    finished_at: Timestamp | None
+
+
+def settlement_report_body(report: SettlementReport) -> SettlementReportBody:
+    return {"id": report.id, "object": "settlement_report", "provider": report.provider_id,
+            "period_start": iso(report.period_start), "period_end": iso(report.period_end), "sha256": report.sha256,
+            "source": report.source, "status": report.status,  # type: ignore[typeddict-item]
+            "lines": report.lines, "matched": report.matched, "breaks": report.breaks,
+            "fees_posted": report.fees_posted, "fee_transaction": report.fee_transaction_id or None,
+            "failure_reason": report.failure_reason or None, "created_at": iso(report.created_at),
+            "finished_at": iso_or_none(report.finished_at)}

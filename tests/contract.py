@@ -40,8 +40,10 @@ class Contract:
             response = resolve(SPEC_PATH).func(request)
             response.render()
             self.document = json.loads(response.content)
-            # Problem details are JSON too (RFC 9457's own media type).
-            config = Config(extra_media_type_deserializers={"application/problem+json": json.loads})
+            # Problem details are JSON too (RFC 9457's own media type); a period's closing balances
+            # are CSV, text.
+            config = Config(extra_media_type_deserializers={"application/problem+json": json.loads,
+                                                            "text/csv": lambda body, **_: body.decode()})
             self._openapi = OpenAPI.from_dict(self.document, config=config)
         return self._openapi
 

@@ -8,6 +8,7 @@ EVENT_TYPES = frozenset({
     "payment_intent.created", "payment_intent.processing", "payment_intent.requires_review",
     "payment_intent.succeeded", "payment_intent.failed", "payment_intent.canceled",
     "payout.created", "payout.paid", "payout.failed",
+    "settlement_report.matched", "settlement_report.failed",
 })
 FAMILIES = frozenset(t.split(".", 1)[0] for t in EVENT_TYPES)
 

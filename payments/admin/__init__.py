@@ -1,3 +1,3 @@
 """Payments in the back office: the review queue and intents, payouts, and configuration."""
 
-from . import configuration, intents  # noqa: F401
+from . import configuration, intents, settlement  # noqa: F401

@@ -10,19 +10,20 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
+from django.urls import reverse
 from django.utils import timezone
 
 from audit.actors import Actor
-from tenants.admin_base import TenantScopedAdmin, form_errors_from
+from tenants.admin_base import TenantScopedAdmin, form_errors_from, is_proposal, proposed_or_done
 from tenants.roles import OPERATE
 from zentra.errors import NotFound, ValidationFailed
 
 from ..models import PolicyRule, Provider, ProviderRoute
+from ..services.approvals import policy_rule_change_or_propose
 from ..services.configuration import (
     policy_rule_check,
-    policy_rule_create,
-    policy_rule_update,
     provider_create,
     provider_update,
     route_circuit_close,
@@ -54,6 +55,9 @@ class ConfigurationAdmin(TenantScopedAdmin):
             saved = self.update(obj, changes, actor=actor, reason=reason)
         else:
             saved = self.create({"tenant": form.cleaned_data["tenant"], **values}, actor=actor, reason=reason)
+        if is_proposal(saved):
+            request._zentra_proposal = saved  # per request: the admin instance is shared by threads
+            return
         obj.pk = saved.pk
 
     def create(self, values: dict[str, Any], *, actor: Actor, reason: str) -> Any:
@@ -91,17 +95,39 @@ class PolicyRuleAdmin(ConfigurationAdmin):
     def get_readonly_fields(self, request, obj=None):
         return ["tenant"] if obj is not None else []
 
+    # A tenant may ask for a second person on rule changes (tenants/approval_rules.py): the save
+    # is then a proposal, and the operator lands on the approval, not on a rule that did not change.
     def create(self, values, *, actor, reason):
-        return policy_rule_create(actor=actor, reason=reason, **values)
+        tenant = values.pop("tenant")
+        return policy_rule_change_or_propose(tenant=tenant, actor=actor, reason=reason, values=values)
 
     def update(self, obj, changes, *, actor, reason):
-        return policy_rule_update(tenant=obj.tenant, rule_id=obj.id, actor=actor, reason=reason, **changes)
+        return policy_rule_change_or_propose(tenant=obj.tenant, rule_id=obj.id, actor=actor, reason=reason,
+                                             values=changes)
+
+    def _saved(self, request, obj):
+        proposal = getattr(request, "_zentra_proposal", None)
+        if proposal is None:
+            return None
+        self.message_user(request, proposed_or_done(proposal), messages.WARNING)
+        return HttpResponseRedirect(reverse("admin:audit_approval_change", args=[proposal.pk]))
+
+    def response_add(self, request, obj, post_url_continue=None):
+        return self._saved(request, obj) or super().response_add(request, obj, post_url_continue)
+
+    def response_change(self, request, obj):
+        return self._saved(request, obj) or super().response_change(request, obj)
+
+    def log_addition(self, request, obj, message):
+        if getattr(request, "_zentra_proposal", None) is None:  # a proposal added nothing yet
+            return super().log_addition(request, obj, message)
+        return None
 
 
 class ProviderForm(ReasonedForm):
     class Meta:
         model = Provider
-        fields = ["tenant", "name", "mode", "outage", "settle_delay_seconds"]
+        fields = ["tenant", "name", "mode", "outage", "settle_delay_seconds", "report_faults"]
 
 
 class ProviderStateForm(forms.Form):
@@ -114,8 +140,8 @@ class ProviderStateForm(forms.Form):
 class ProviderAdmin(ConfigurationAdmin):
     form = ProviderForm
     list_display = ["name", "tenant", "kind", "mode", "outage", "settle_delay_seconds"]
-    fields = ["tenant", "name", "mode", "outage", "settle_delay_seconds", "reason"]
-    editable = ("name", "mode", "outage", "settle_delay_seconds")
+    fields = ["tenant", "name", "mode", "outage", "settle_delay_seconds", "report_faults", "reason"]
+    editable = ("name", "mode", "outage", "settle_delay_seconds", "report_faults")
     actions = ["start_outage", "end_outage", "set_mode"]
 
     def get_readonly_fields(self, request, obj=None):

@@ -11,7 +11,8 @@ from tenants.admin_base import TenantScopedAdmin, account_label_of
 from webhooks.models import Event
 
 from ..models import PaymentIntent, Payout, PolicyDecision
-from ..services.intents import payment_intent_approve, payment_intent_decline
+from ..services.approvals import review_approve_or_propose
+from ..services.intents import payment_intent_decline
 
 
 def _table(headers: list[str], rows: list[tuple]) -> str:
@@ -81,8 +82,9 @@ class PaymentIntentAdmin(TenantScopedAdmin):
 
     @admin.action(description="Approve selected intents in review", permissions=["operate"])
     def approve(self, request, queryset):
+        # Above the tenant's threshold, an approval waits for a second person (tenants/approval_rules.py).
         return self.confirm_and_apply(request, queryset, title="Approve payment intents", verb="approve",
-                                      apply=lambda i, values, actor: payment_intent_approve(
+                                      apply=lambda i, values, actor: review_approve_or_propose(
                                           tenant=i.tenant, intent_id=i.id, actor=actor, reason=values["reason"]))
 
     @admin.action(description="Decline selected intents in review", permissions=["operate"])

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import settlement, views
 
 urlpatterns = [
     path("payment_intents", views.PaymentIntentListCreateView.as_view(), name="payment-intents"),
@@ -18,4 +18,9 @@ urlpatterns = [
     path("policy_rules", views.PolicyRuleListCreateView.as_view(), name="policy-rules"),
     path("policy_rules/<str:rule_id>", views.PolicyRuleDetailView.as_view(), name="policy-rule"),
     path("providers/<str:provider_id>/events", views.ProviderEventView.as_view(), name="provider-events"),
+    path("providers/<str:provider_id>/settlement_report", settlement.SandboxSettlementReportView.as_view(),
+         name="provider-settlement-report"),
+    path("settlement_reports", settlement.SettlementReportListCreateView.as_view(), name="settlement-reports"),
+    path("settlement_reports/<str:report_id>", settlement.SettlementReportDetailView.as_view(),
+         name="settlement-report"),
 ]

@@ -10,6 +10,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from audit.api.views import answered
+from audit.errors import ApprovalNotPending
+from audit.models import Approval
+from audit.shapes import ApprovalBody
 from ledger.errors import AccountNotActive, CurrencyMismatch, InsufficientFunds, PolicyDenied
 from zentra.api.fields import ReasonInput
 from zentra.api.pagination import LIST_PARAMS
@@ -21,9 +25,8 @@ from ..adapters import SIGNATURE_HEADER
 from ..errors import PolicyRuleConflict, SignatureRejected
 from ..models import PaymentIntent, Payout, PolicyRule
 from ..selectors import intents_of, payouts_of, policy_rules_of
-from ..services.configuration import policy_rule_create, policy_rule_update
+from ..services.approvals import policy_rule_change_or_propose, review_approve_or_propose
 from ..services.intents import (
-    payment_intent_approve,
     payment_intent_cancel,
     payment_intent_confirm,
     payment_intent_create,
@@ -105,21 +108,24 @@ class PaymentIntentCancelView(TenantAPIView):
 
 
 class _ReviewDecisionView(TenantAPIView):
-    decide: Callable[..., PaymentIntent]
+    decide: Callable[..., PaymentIntent | Approval]
 
     def post(self, request: Request, intent_id: str) -> Response:
         reason = _validated(RequiredReasonInput, request)["reason"]
-        intent = type(self).decide(tenant=self.tenant, intent_id=intent_id, actor=self.actor, reason=reason)
-        return Response(payment_intent_body(intent))
+        result = type(self).decide(tenant=self.tenant, intent_id=intent_id, actor=self.actor, reason=reason)
+        return answered(result, payment_intent_body)
 
 
 class PaymentIntentApproveView(_ReviewDecisionView):
-    """Decide an intent in review: it goes on to the provider routes."""
+    """Decide an intent in review: it goes on to the provider routes. When the tenant asks for a
+    second actor on approvals above its threshold (also for API keys), the answer is 202 with the
+    approval it waits for."""
 
-    decide = payment_intent_approve
+    decide = review_approve_or_propose
 
-    @extend_schema(operation_id="payment_intents_approve", request=RequiredReasonInput, responses=PaymentIntentBody)
-    @problems(InvalidStateTransition)
+    @extend_schema(operation_id="payment_intents_approve", request=RequiredReasonInput,
+                   responses={200: PaymentIntentBody, 202: ApprovalBody})
+    @problems(InvalidStateTransition, ApprovalNotPending)
     def post(self, request: Request, intent_id: str) -> Response:
         return super().post(request, intent_id)
 
@@ -164,11 +170,15 @@ class PolicyRuleListCreateView(TenantAPIView):
     def get(self, request: Request) -> Response:
         return self.list_response(policy_rules_of(self.tenant), policy_rule_body)
 
-    @extend_schema(operation_id="policy_rules_create", request=PolicyRuleInput, responses={201: PolicyRuleBody})
+    @extend_schema(operation_id="policy_rules_create", request=PolicyRuleInput,
+                   responses={201: PolicyRuleBody, 202: ApprovalBody})
+    @problems(ApprovalNotPending)
     def post(self, request: Request) -> Response:
+        """Add a rule (202 with the approval it waits for when the tenant asks API keys for a second actor)."""
         values = _validated(PolicyRuleInput, request)
-        rule = policy_rule_create(tenant=self.tenant, actor=self.actor, **values)
-        return Response(policy_rule_body(rule), status=status.HTTP_201_CREATED)
+        reason = values.pop("reason", "")
+        result = policy_rule_change_or_propose(tenant=self.tenant, actor=self.actor, reason=reason, values=values)
+        return answered(result, policy_rule_body, created=True)
 
 
 class PolicyRuleDetailView(TenantAPIView):
@@ -176,14 +186,18 @@ class PolicyRuleDetailView(TenantAPIView):
     def get(self, request: Request, rule_id: str) -> Response:
         return Response(policy_rule_body(self.tenant_object(PolicyRule, rule_id, label="policy rule")))
 
-    @extend_schema(operation_id="policy_rules_update", request=PolicyRuleUpdateInput, responses=PolicyRuleBody)
-    @problems(PolicyRuleConflict)
+    @extend_schema(operation_id="policy_rules_update", request=PolicyRuleUpdateInput,
+                   responses={200: PolicyRuleBody, 202: ApprovalBody})
+    @problems(PolicyRuleConflict, ApprovalNotPending)
     def post(self, request: Request, rule_id: str) -> Response:
-        """Change some of the rule's fields; the rule as a whole is checked again."""
+        """Change some of the rule's fields; the rule as a whole is checked again (202 with the
+        approval it waits for when the tenant asks API keys for a second actor)."""
         values = _validated(PolicyRuleUpdateInput, request)
         reason = values.pop("reason", "")
-        rule = policy_rule_update(tenant=self.tenant, rule_id=rule_id, actor=self.actor, reason=reason, **values)
-        return Response(policy_rule_body(rule))
+        self.tenant_object(PolicyRule, rule_id, label="policy rule")
+        result = policy_rule_change_or_propose(tenant=self.tenant, rule_id=rule_id, actor=self.actor, reason=reason,
+                                               values=values)
+        return answered(result, policy_rule_body)
 
 
 class ProviderEventView(APIView):

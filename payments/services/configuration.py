@@ -20,6 +20,7 @@ from zentra.errors import NotFound, ValidationFailed
 
 from ..errors import PolicyRuleConflict
 from ..models import PolicyRule, Provider, ProviderRoute
+from .settlement.sandbox_report import FAULTS
 
 M = TypeVar("M", PolicyRule, Provider, ProviderRoute)
 
@@ -171,13 +172,20 @@ def provider_create(*, tenant: Tenant, name: str, actor: Actor, reason: str, mod
         return provider
 
 
-PROVIDER_FIELDS = ("mode", "outage", "settle_delay_seconds")
+PROVIDER_FIELDS = ("mode", "outage", "settle_delay_seconds", "report_faults")
+
+
+def _provider_check(provider: Provider) -> None:
+    faults = provider.report_faults
+    if not isinstance(faults, list) or any(fault not in FAULTS for fault in faults):
+        raise ValidationFailed(f"report_faults must be a list of {', '.join(FAULTS)}",
+                               errors=[{"field": "report_faults", "message": f"A list of {', '.join(FAULTS)}."}])
 
 
 def provider_update(*, tenant: Tenant, provider_id: str, actor: Actor, reason: str, **changes: Any) -> Provider:
-    """Change how a sandbox provider behaves (mode, outage, settlement delay)."""
+    """Change how a sandbox provider behaves (mode, outage, settlement delay, report faults)."""
     return _change(Provider, tenant=tenant, object_id=provider_id, actor=actor, reason=reason, changes=changes,
-                   allowed=PROVIDER_FIELDS, label="provider")
+                   allowed=PROVIDER_FIELDS, label="provider", check=_provider_check)
 
 
 ROUTE_FIELDS = ("provider_id", "rail", "priority", "currencies", "enabled", "failure_threshold", "cooldown_seconds")

@@ -22,6 +22,7 @@ from zentra.errors import InvalidStateTransition
 
 from ..models import Payout, Provider
 from ..shapes import payout_body
+from .settlement.records import settlement_record_payout
 
 
 def _event(payout: Payout, type: str, actor: Actor) -> None:
@@ -77,7 +78,10 @@ def _payout_create(*, tenant: Tenant, account_id: str, amount: int, actor: Actor
 
 
 @transaction.atomic(durable=True)
-def payout_resolve(*, payout_id: str, paid: bool, actor: Actor, reason: str = "") -> Payout:
+def payout_resolve(*, payout_id: str, paid: bool, actor: Actor, reason: str = "",
+                   provider_reference: str = "") -> Payout:
+    """The provider paid the payout (naming its own reference for it, which its settlement report
+    will carry) or gave it back."""
     with acting_as(actor):
         payout = Payout.objects.select_for_update(of=("self",)).select_related("tenant").get(pk=payout_id)
         if payout.status != Payout.PENDING:
@@ -91,7 +95,11 @@ def payout_resolve(*, payout_id: str, paid: bool, actor: Actor, reason: str = ""
             payout.failure_reason = reason[:500] or "the provider could not pay out"
         payout.status = Payout.PAID if paid else Payout.FAILED
         payout.resolved_at = timezone.now()
+        if paid:
+            payout.provider_reference = provider_reference[:100] or f"{payout.id}@{payout.provider_id}"
         payout._change_reason = reason or payout.status  # type: ignore[attr-defined]
-        payout.save(update_fields=["status", "resolved_at", "failure_reason"])
+        payout.save(update_fields=["status", "resolved_at", "failure_reason", "provider_reference"])
+        if paid and payout.provider_id:
+            settlement_record_payout(payout=payout, settled_at=payout.resolved_at)
         _event(payout, "payout.paid" if paid else "payout.failed", actor)
         return payout

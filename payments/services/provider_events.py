@@ -8,6 +8,7 @@ credits the merchant, each its own ledger transaction, in one database transacti
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 from django.db import IntegrityError, transaction
 
@@ -24,6 +25,7 @@ from ..adapters import verify_event
 from ..errors import SignatureRejected
 from ..models import PaymentIntent, Provider, ProviderEvent
 from .lifecycle import intent_hold_release, intent_move, locked_intent
+from .settlement.records import settlement_record_charge
 
 EVENT_TYPES = ("payment.settled", "payment.declined")
 
@@ -66,7 +68,7 @@ def provider_event_receive(*, provider_id: str, body: bytes, signature: str) -> 
                                          f"{intent.provider_reference or 'none'}; {event_type} does not apply")
         event.intent = intent
         if event_type == "payment.settled":
-            _settle(intent, actor)
+            _settle(intent, provider, actor, settled_at=event.received_at)
             event.outcome = "settled: hold captured to settlement, merchant credited"
         else:
             intent_hold_release(intent, actor, reason="declined by the provider")
@@ -78,7 +80,7 @@ def provider_event_receive(*, provider_id: str, body: bytes, signature: str) -> 
         return event, True
 
 
-def _settle(intent: PaymentIntent, actor: Actor) -> None:
+def _settle(intent: PaymentIntent, provider: Provider, actor: Actor, *, settled_at: datetime) -> None:
     (hold,) = lock_holds([intent.hold_id])  # type: ignore[list-item]
     if hold.status != Hold.ACTIVE:
         raise InvalidStateTransition(f"Hold {hold.id} of {intent.id} is {hold.status}; nothing to settle")
@@ -91,8 +93,10 @@ def _settle(intent: PaymentIntent, actor: Actor) -> None:
                                           (intent.destination_account_id, "destination_account")])
     hold_capture_locked(hold=hold, destination=locked[settlement.id], actor=actor, reason=f"settled {intent.id}",
                         payment_intent_id=intent.id, locked=locked)
-    post_entries(tenant=intent.tenant, actor=actor, kind="settlement", payment_intent_id=intent.id, locked=locked,
-                 description=f"Settlement of {intent.id} to the merchant",
-                 entries=[EntryInput(settlement.id, DEBIT, intent.amount),
-                          EntryInput(intent.destination_account_id, CREDIT, intent.amount)])
+    txn = post_entries(tenant=intent.tenant, actor=actor, kind="settlement", payment_intent_id=intent.id,
+                       locked=locked, description=f"Settlement of {intent.id} to the merchant",
+                       entries=[EntryInput(settlement.id, DEBIT, intent.amount),
+                                EntryInput(intent.destination_account_id, CREDIT, intent.amount)])
+    # Matched to its intent as it arrives; the provider's settlement report confirms it later.
+    settlement_record_charge(intent=intent, provider=provider, transaction_id=txn.id, settled_at=settled_at)
     intent_move(intent, PaymentIntent.SUCCEEDED, actor=actor, reason="settled by the provider")

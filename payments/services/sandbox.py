@@ -79,7 +79,8 @@ def sandbox_payouts_due(*, limit: int = 200) -> int:
         paid = provider.mode == Provider.APPROVE and not provider.outage
         try:
             payout_resolve(payout_id=payout.id, paid=paid, actor=actor,
-                           reason="" if paid else f"{provider.name} refused the payout")
+                           reason="" if paid else f"{provider.name} refused the payout",
+                           provider_reference=f"sbxpo_{secrets.token_hex(10)}" if paid else "")
             done += 1
         except InvalidStateTransition:
             continue

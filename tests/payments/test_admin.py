@@ -6,15 +6,16 @@ route controls (an outage started by an action, closing a circuit), each with a 
 from __future__ import annotations
 
 import pytest
-from django.contrib.messages import ERROR, SUCCESS
+from django.contrib.messages import ERROR, SUCCESS, WARNING
 from django.urls import reverse
 from django.utils import timezone
 
-from audit.models import AccessDenial
+from audit.models import AccessDenial, Approval
 from backoffice.templatetags.zentra import linkify
 from ledger.models import Hold, LedgerTransaction
 from payments.models import PaymentIntent, PolicyDecision, PolicyRule
 from payments.services.sandbox import sandbox_settle_due
+from tenants.models import Tenant
 from webhooks.models import Event
 
 from .test_support import FUNDS, confirmed, deliver_signed, event_body, open_desk, provider, route, set_provider
@@ -23,6 +24,7 @@ pytestmark = pytest.mark.django_db
 
 CHANGELIST = "admin:payments_paymentintent_changelist"
 REVIEW_QUEUE = {"status__exact": "requires_review"}
+APPROVALS = "admin:audit_approval_changelist"
 
 
 def change_url(intent_id: str) -> str:
@@ -100,30 +102,66 @@ def test_approve_action_confirms_then_approves_through_the_service_and_keeps_his
                                               "confirm": "yes", "reason": ""})
     assert empty.status_code == 200 and "reason" in empty.context["form"].errors
     assert state(queue.first) == before
-    # when: confirmed with a reason
+    # when: confirmed with a reason, for a payment above the tenant's review threshold (1,000.00)
     done = client.post(reverse(CHANGELIST), {"action": "approve", "_selected_action": [queue.first],
                                              "confirm": "yes", "reason": "customer called, verified"}, follow=True)
-    # then: processing, carried by sandbox-a, the decision recorded with who and why
+    # then: a proposal for a second person (tenants/approval_rules.py); the intent waits as it was
     assert done.status_code == 200
-    assert (SUCCESS, "Approve: 1 done.") in messages_of(done)
+    (level, text), = messages_of(done)
+    assert level == WARNING and text.startswith("Proposed, waiting for a second person: Approve " + queue.first)
+    assert state(queue.first) == before
+    proposal = Approval.objects.get(target=queue.first, status="pending")
+    assert proposal.proposed_by == f"user:{operator.pk}"
+    # when: the proposer approves their own in the Approvals admin
+    own = client.post(reverse(APPROVALS), {"action": "approve", "_selected_action": [proposal.pk],
+                                           "confirm": "yes", "reason": ""}, follow=True)
+    # then: refused, with evidence; nothing moves
+    assert any(level == ERROR and "cannot approve it: a second person must" in text
+               for level, text in messages_of(own))
+    assert AccessDenial.objects.filter(action="approve approval", target=proposal.pk).count() == 1
+    assert state(queue.first) == before
+    # when: a second person (the owner) approves it
+    owner = tenant_a.member("owner")
+    client.force_login(owner)
+    approved = client.post(reverse(APPROVALS), {"action": "approve", "_selected_action": [proposal.pk],
+                                                "confirm": "yes", "reason": "agreed"}, follow=True)
+    assert (SUCCESS, "Approve: 1 done.") in messages_of(approved)
+    # then: processing, carried by sandbox-a, the decision recorded as the approval naming both
+    proposal.refresh_from_db()
+    assert (proposal.status, proposal.decided_by, proposal.result) == ("approved", f"user:{owner.pk}", queue.first)
     intent = PaymentIntent.objects.get(pk=queue.first)
     assert intent.status == "processing" and intent.route_id == route(queue.tenant, "sandbox-a").id
     assert list(intent.provider_attempts.values_list("outcome", flat=True)) == ["accepted"]
     transition = intent.transitions.order_by("at", "id").last()
     assert (transition.from_status, transition.to_status) == ("requires_review", "processing")
-    assert transition.actor == f"user:{operator.pk}"
+    assert transition.actor == f"approval:{proposal.pk}"
     assert "customer called, verified" in transition.reason
     approval = [h for h in intent.history.all() if "customer called, verified" in (h.history_change_reason or "")]
     assert len(approval) == 1, [h.history_change_reason for h in intent.history.all()]
-    assert approval[0].status == "processing" and approval[0].history_user_id == operator.pk
+    assert approval[0].status == "processing" and approval[0].history_actor == f"approval:{proposal.pk}"
     assert intent.history.filter(status="requires_review").exists()  # the state before, kept
     event = Event.objects.get(resource_id=queue.first, type="payment_intent.processing")
-    assert event.actor == f"user:{operator.pk}"
+    assert event.actor == f"approval:{proposal.pk}"
     assert listed(client.get(reverse(CHANGELIST), REVIEW_QUEUE)) == {queue.second}
     # and it settles
     assert sandbox_settle_due() == 2  # this one and the small payment that never needed review
     assert PaymentIntent.objects.get(pk=queue.first).status == "succeeded"
     assert queue.balances()["merchant"] == 125_000 + 10_000
+
+
+def test_below_the_tenants_review_threshold_an_operator_approves_alone(client, tenant_a, queue):
+    # given: a tenant whose operators approve reviews up to 2,000.00 alone
+    Tenant.objects.filter(pk=tenant_a.tenant.pk).update(approval_review_above=200_000)
+    operator = tenant_a.member("operator")
+    client.force_login(operator)
+    # when
+    done = client.post(reverse(CHANGELIST), {"action": "approve", "_selected_action": [queue.first],
+                                             "confirm": "yes", "reason": "customer called, verified"}, follow=True)
+    # then
+    assert (SUCCESS, "Approve: 1 done.") in messages_of(done)
+    intent = PaymentIntent.objects.get(pk=queue.first)
+    assert intent.status == "processing" and not Approval.objects.exists()
+    assert intent.transitions.order_by("at", "id").last().actor == f"user:{operator.pk}"
 
 
 def test_decline_action_fails_the_intent_and_releases_the_hold(client, tenant_a, queue):

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
@@ -130,3 +131,43 @@ class RedisServer:
 
     def client(self) -> redis.Redis:
         return redis.Redis(port=self.port, socket_connect_timeout=1)
+
+
+@contextmanager
+def celery_broker(url: str):
+    """Point the Celery app of this process (the on_commit nudge) at `url`; restored after."""
+    from zentra.celery import app
+
+    def point(target: str) -> None:
+        app.conf.broker_url = target
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    # Celery reads CELERY_BROKER_URL from the environment before its configuration, so a
+    # developer's (or CI's) broker variable would win over the one set here.
+    saved = os.environ.pop("CELERY_BROKER_URL", None)
+    original = app.conf.broker_url
+    point(url)
+    try:
+        yield app
+    finally:
+        point(original)
+        if saved is not None:
+            os.environ["CELERY_BROKER_URL"] = saved
+
+
+@contextmanager
+def celery_worker(broker_url: str, log_path: Path):
+    """A real Celery worker on the test's database and `broker_url`, connected as the application
+    role as in production (row-level security applies); stopped, and its log kept, after."""
+    log = log_path.open("w")
+    worker = subprocess.Popen(
+        [PYTHON, "-m", "celery", "-A", "zentra", "worker", "--pool", "solo", "--without-gossip",
+         "--without-mingle", "--without-heartbeat", "--loglevel", "WARNING"],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        env=subprocess_env(CELERY_BROKER_URL=broker_url, REDIS_URL=broker_url, ZENTRA_DB_ROLE="app"))
+    try:
+        yield worker
+    finally:
+        stop_process(worker)
+        log.close()

@@ -8,12 +8,10 @@ a redis-server of the test's own on its own port).
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import threading
 import time
-from contextlib import contextmanager
 
 import pytest
 from django.db import connection, transaction
@@ -26,7 +24,17 @@ from webhooks.models import Delivery, DeliveryAttempt, Event
 from webhooks.services.delivery import delivery_attempt, relay_once
 from webhooks.services.outbox import event_emit
 
-from .conftest import PYTHON, ROOT, RedisServer, create_account, create_endpoint, stop_process, subprocess_env, transfer
+from .conftest import (
+    PYTHON,
+    ROOT,
+    RedisServer,
+    celery_broker,
+    create_account,
+    create_endpoint,
+    stop_process,
+    subprocess_env,
+    transfer,
+)
 from .receiver import Reply, free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -135,29 +143,6 @@ def test_worker_killed_mid_delivery_is_redelivered_after_its_lease_with_the_same
 
 
 # --- the broker (Redis) is down while postings happen -------------------------------------------
-
-@contextmanager
-def celery_broker(url: str):
-    """Point the Celery app of this process (the on_commit nudge) at `url`; restored after."""
-    from zentra.celery import app
-
-    def point(target: str) -> None:
-        app.conf.broker_url = target
-        app._pool = None
-        app.amqp._producer_pool = None
-
-    # Celery reads CELERY_BROKER_URL from the environment before its configuration, so a
-    # developer's (or CI's) broker variable would win over the one set here.
-    saved = os.environ.pop("CELERY_BROKER_URL", None)
-    original = app.conf.broker_url
-    point(url)
-    try:
-        yield app
-    finally:
-        point(original)
-        if saved is not None:
-            os.environ["CELERY_BROKER_URL"] = saved
-
 
 @pytest.fixture
 def own_redis(monkeypatch):

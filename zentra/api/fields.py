@@ -7,10 +7,13 @@ DRF's stock fields accept "12" for an integer, 1.0 for an integer, "true" for a 
 
 import json
 import math
+from datetime import UTC, datetime
 
+from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
 from ledger.models import MAX_AMOUNT
+from zentra.errors import ValidationFailed
 
 METADATA_MAX_BYTES = 8 * 1024
 METADATA_MAX_DEPTH = 32
@@ -114,3 +117,26 @@ class ReasonInput(serializers.Serializer):
     """Why: an optional reason kept with the change as evidence."""
 
     reason = StrictCharField(max_length=500, required=False, allow_blank=True, default="")
+
+
+def parse_instant(raw: str | None, field: str, *, clamp: bool = False) -> datetime | None:
+    """A query parameter holding an ISO 8601 timestamp with a time zone, in UTC; None if absent.
+    Present but empty or malformed: 400 naming the field. An instant before year 1 or after 9999
+    in UTC is clamped to the first or last Python holds when `clamp`, refused otherwise."""
+    if raw is None:
+        return None
+    try:
+        value = parse_datetime(raw.replace(" ", "+"))  # a bare "+" in a query string arrives as a space
+    except ValueError:  # well formed but impossible, such as month 13
+        value = None
+    if value is None or value.tzinfo is None:
+        raise ValidationFailed(f"{field} must be an ISO 8601 timestamp with a time zone",
+                               errors=[{"field": field, "message": "ISO 8601 timestamp with time zone expected."}])
+    # In UTC: PostgreSQL refuses offsets beyond 15:59 (ISO 8601 allows 23:59).
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        if not clamp:
+            raise ValidationFailed(f"{field} is out of range", errors=[
+                {"field": field, "message": "Out of range."}]) from None
+        return (datetime.min if value.year == 1 else datetime.max).replace(tzinfo=UTC)

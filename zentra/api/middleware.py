@@ -117,7 +117,9 @@ class RequestIdMiddleware:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             length = 0
-        limit = settings.ZENTRA_MAX_REQUEST_BYTES
+        # A settlement report upload is the one body allowed past the JSON limit (64 MiB by default).
+        uploading_report = request.method == "POST" and request.path.rstrip("/") == "/v1/settlement_reports"
+        limit = settings.ZENTRA_SETTLEMENT_REPORT_MAX_BYTES if uploading_report else settings.ZENTRA_MAX_REQUEST_BYTES
         if length > limit and is_api_path(request.path):
             return problem_json_response(request, status=413, code="payload_too_large", title="Payload too large",
                                          detail=f"Request bodies are limited to {limit} bytes; this one has {length}")

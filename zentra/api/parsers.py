@@ -11,3 +11,13 @@ class JSONParser(parsers.JSONParser):
             return super().parse(stream, media_type, parser_context)
         except RecursionError:
             raise ParseError("JSON parse error - nested too deeply") from None
+
+
+class CSVParser(parsers.BaseParser):
+    """A CSV upload (a settlement report), kept as the bytes it arrived as: the service checks it
+    whole (its encoding included) and names the line and column of the first fault."""
+
+    media_type = "text/csv"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        return stream.read() if stream is not None else b""

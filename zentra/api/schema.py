@@ -109,6 +109,8 @@ class ShapeSchemas:
             schema = self.of(present[0]) if len(present) == 1 else {"oneOf": [self.of(a) for a in present]}
             if nullable:
                 schema = {"allOf": [schema], "nullable": True} if "$ref" in schema else {**schema, "nullable": True}
+                if "enum" in schema:  # an enum lists every value it allows, null included (OpenAPI 3.0)
+                    schema["enum"] = [*schema["enum"], None]
             return schema
         if origin is list:
             return {"type": "array", "items": self.of(args[0])}

@@ -191,3 +191,20 @@ class PolicyRuleInputSchema(OpenApiSerializerExtension):
             schema["anyOf"] = by_kind
             schema["example"] = {"enabled": True, "reason": "back on after the review"}
         return schema
+
+
+class BreakResolveInputSchema(OpenApiSerializerExtension):
+    target_class = "ledger.api.breaks.BreakResolveInput"
+
+    def map_serializer(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        schema = _basic(self, auto_schema, direction)
+        entries = self.target.fields["entries"]
+        schema["properties"]["entries"].update(minItems=entries.min_length, maxItems=entries.max_length)
+        # An adjusting posting names its entries (balanced per currency); the others need none.
+        schema["oneOf"] = [
+            {"properties": {"resolution": {"enum": ["false_positive", "provider_claim"]}}},
+            {"properties": {"resolution": {"enum": ["adjusting_posting"]}}, "required": ["entries"]},
+        ]
+        schema["description"] = ("false_positive and provider_claim resolve at once; adjusting_posting gives the "
+                                 "entries of the posting (balanced per currency), proposed for a second actor.")
+        return schema
