@@ -105,3 +105,6 @@ class StaffSecurityEventAdmin(SuperusersReadOnly, admin.ModelAdmin):
     list_filter = ["kind"]
     search_fields = ["=username", "=actor_label", "=request_id"]
     date_hierarchy = "created_at"
+
+
+from . import admin_exports  # noqa: E402, F401  (registers the evidence exports' admin)

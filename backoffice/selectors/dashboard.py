@@ -1,7 +1,8 @@
 """The admin's index: a dashboard per role, over the tenants the user's roles reach.
 
 Operators see what waits for them (the review queue, holds about to lapse or lapsed, disabled
-endpoints and stuck deliveries, open circuits, the last verification and its breaks);
+endpoints and stuck deliveries, open circuits, approvals waiting for a second person, open
+settlement breaks, the last verification and its breaks);
 compliance reviewers see the refusals of the last day and recent changes; owners see their API
 keys and members; everyone who may view sees postings and volume over the last week. Each tile
 carries the link to the filtered list behind it. Charts are SVG drawn here: no script, no CDN.
@@ -20,10 +21,18 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
 
-from audit.models import AccessDenial
+from audit.approvals import approval_actions
+from audit.models import AccessDenial, Approval
 from ledger.currencies import format_minor
-from ledger.models import Account, Hold, LedgerEntry, LedgerTransaction, ReconciliationRun
-from payments.models import PaymentIntent, PolicyRule, Provider, ProviderRoute
+from ledger.models import (
+    Account,
+    Hold,
+    LedgerEntry,
+    LedgerTransaction,
+    ReconciliationBreak,
+    ReconciliationRun,
+)
+from payments.models import PaymentIntent, PolicyRule, Provider, ProviderRoute, SettlementReport
 from tenants.models import ApiKey, Membership
 from tenants.roles import EVIDENCE, MANAGE, OPERATE, VIEW
 from tenants.selectors import tenant_ids_for_user
@@ -119,6 +128,7 @@ def _operations(tenants: list[str] | None, now: datetime) -> list[Tile]:
                       url=_url("admin:payments_providerroute_changelist", "circuit=open"),
                       rows=[(f"{r.rail} via {r.provider.name}", f"until {r.down_until:%H:%M:%S}")
                             for r in open_routes]))
+    tiles += _reconciliation(tenants, now)
     runs = list(_within(ReconciliationRun.objects.all(), tenants).select_related("tenant")
                 .order_by("tenant_id", "-started_at").distinct("tenant_id")[:10])
     breaks = sum(run.breaks_count for run in runs)
@@ -132,6 +142,36 @@ def _operations(tenants: list[str] | None, now: datetime) -> list[Tile]:
                               _url("admin:ledger_reconciliationrun_change", args=[run.id]))
                              for run in runs if run.breaks_count]))
     return tiles
+
+
+def _reconciliation(tenants: list[str] | None, now: datetime) -> list[Tile]:
+    """What waits for a second person, and what the providers' reports disagree on."""
+    waiting = list(_within(Approval.objects.filter(status=Approval.PENDING, expires_at__gt=now), tenants,
+                           "tenant_id").order_by("expires_at")[:5])
+    count = _within(Approval.objects.filter(status=Approval.PENDING, expires_at__gt=now), tenants).count()
+    labels = approval_actions()
+    approvals = Tile("Approvals waiting", str(count), tone="attention" if count else "ok",
+                     detail="proposed by one person, decided by another" if count else "nothing waits",
+                     url=_url("admin:audit_approval_changelist", "state=waiting"),
+                     rows=[(labels[a.action].label if a.action in labels else a.action,
+                            f"by {actor_name(a.proposed_by)}, expires {a.expires_at:%m-%d %H:%M}") for a in waiting])
+    open_breaks = _within(ReconciliationBreak.objects.filter(status=ReconciliationBreak.OPEN).exclude(report_id=""),
+                          tenants)
+    by_kind = list(open_breaks.values("kind").annotate(n=Count("id")).order_by("-n", "kind"))
+    total = sum(row["n"] for row in by_kind)
+    reports = _within(SettlementReport.objects.all(), tenants).select_related("provider")
+    latest = reports.order_by("-id").first()
+    breaks = Tile("Settlement breaks open", str(total), tone="alarm" if total else "ok",
+                  detail=(f"last report: {latest.provider.name}, {latest.period_start:%m-%d}, {latest.lines} lines, "
+                          f"{latest.breaks} breaks" if latest else "no settlement report yet"),
+                  url=_url("admin:ledger_reconciliationbreak_changelist", "state=open&source=report"),
+                  rows=[(row["kind"].replace("_", " "), str(row["n"])) for row in by_kind],
+                  links=[("the last report", _url("admin:payments_settlementreport_change", args=[latest.pk]))
+                         for latest in ([latest] if latest else [])]
+                  + [("settlement reports", _url("admin:payments_settlementreport_changelist")),
+                         ("open breaks assigned to me",
+                          _url("admin:ledger_reconciliationbreak_changelist", "state=mine"))])
+    return [approvals, breaks]
 
 
 # --- compliance --------------------------------------------------------------------------------------

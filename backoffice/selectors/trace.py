@@ -18,12 +18,19 @@ from typing import Any, Literal, TypedDict
 
 from django.db.models import Q, QuerySet
 
-from audit.models import AccessDenial, RequestRecord
+from audit.models import AccessDenial, Approval, RequestRecord
 from ledger.currencies import format_minor
-from ledger.models import Account, Hold, LedgerEntry, LedgerTransaction
+from ledger.models import Account, Hold, LedgerEntry, LedgerTransaction, ReconciliationBreak
 from ledger.selectors import holds_with_transaction_refs
 from ledger.shapes import hold_body, transaction_body
-from payments.models import IntentTransition, PaymentIntent, Payout, PolicyDecision, ProviderAttempt
+from payments.models import (
+    IntentTransition,
+    PaymentIntent,
+    Payout,
+    PolicyDecision,
+    ProviderAttempt,
+    SettlementRecord,
+)
 from tenants.selectors import Scope, object_not_found, scoped
 from webhooks.models import Delivery, DeliveryAttempt, Event
 from zentra.errors import NotFound
@@ -77,13 +84,42 @@ def root_kind(object_id: str) -> str | None:
     return prefix if prefix in ROOTS and "_" in object_id else None
 
 
-def trace_of(scope: Scope, root: str, *, action: str = "trace") -> TraceBody:
-    """The trace of `root` within the scope's tenants; NotFound (with evidence) otherwise."""
+def trace_of(scope: Scope, root: str, *, action: str = "trace", period: Period | None = None) -> TraceBody:
+    """The trace of `root` within the scope's tenants; NotFound (with evidence) otherwise.
+
+    With a `period` [from, to) (an evidence export's), only what happened within it is told, and
+    an account's story is every entry of the period instead of its most recent ones."""
     kind = root_kind(root)
     if kind is None:
         raise NotFound(f"No such object to trace: {root} (give a req_, pi_, hold_, txn_, acct_, po_, evt_ or del_ id)")
-    ids = _closure(scope, kind, root, action=action)
-    return {"object": "trace", "root": root, "items": _items(scope, ids)}
+    ids = _closure(scope, kind, root, action=action, period=period)
+    items = _items(scope, ids)
+    if period is not None:
+        items = [item for item in items if period.contains(_at(item))]
+    return {"object": "trace", "root": root, "items": items}
+
+
+@dataclass(frozen=True)
+class Period:
+    """[since, until): a missing end is open."""
+
+    since: datetime | None
+    until: datetime | None
+
+    def contains(self, at: datetime) -> bool:
+        return (self.since is None or at >= self.since) and (self.until is None or at < self.until)
+
+    def q(self, field: str = "created_at") -> Q:
+        condition = Q()
+        if self.since is not None:
+            condition &= Q(**{f"{field}__gte": self.since})
+        if self.until is not None:
+            condition &= Q(**{f"{field}__lt": self.until})
+        return condition
+
+
+def _at(item: TraceItemBody) -> datetime:
+    return datetime.fromisoformat(item["at"].replace("Z", "+00:00"))
 
 
 # --- the closure -----------------------------------------------------------------------------------------
@@ -95,7 +131,7 @@ def _one(scope: Scope, model: type[Any], object_id: str, *, action: str, label: 
     return found
 
 
-def _closure(scope: Scope, kind: str, root: str, *, action: str) -> _Ids:
+def _closure(scope: Scope, kind: str, root: str, *, action: str, period: Period | None = None) -> _Ids:
     ids = _Ids()
     if kind == "req":
         records = scoped(RequestRecord.objects.filter(request_id=root), scope)
@@ -126,6 +162,18 @@ def _closure(scope: Scope, kind: str, root: str, *, action: str) -> _Ids:
     elif kind == "acct":
         account = _one(scope, Account, root, action=action, label="account")
         ids.accounts.add(account.id)
+        if period is not None:
+            # A period's story is all of it: every posting on the account, every hold, payment
+            # and payout of the account that began within it.
+            window = period.q()
+            ids.transactions.update(LedgerEntry.objects.filter(window, account=account)
+                                    .values_list("transaction_id", flat=True))
+            ids.holds.update(Hold.objects.filter(window, account=account).values_list("id", flat=True))
+            ids.intents.update(PaymentIntent.objects.filter(
+                window, Q(source_account=account) | Q(destination_account=account)).values_list("id", flat=True))
+            ids.payouts.update(Payout.objects.filter(window, account=account).values_list("id", flat=True))
+            _expand(scope, ids)
+            return ids
         recent = LedgerEntry.objects.filter(account=account).order_by("-sequence")[:ACCOUNT_WINDOW]
         ids.transactions.update(recent.values_list("transaction_id", flat=True))
         ids.holds.update(Hold.objects.filter(account=account).order_by("-id")[:ACCOUNT_WINDOW]
@@ -245,6 +293,7 @@ def _items(scope: Scope, ids: _Ids) -> list[TraceItemBody]:
                             "error": attempt.error or None}))
     for payout in scoped(Payout.objects.filter(pk__in=ids.payouts), scope):
         ids.requests.add(payout.source_request_id)
+    items.extend(_reconciliation_items(scope, ids, objects))
 
     events = list(scoped(Event.objects.filter(Q(pk__in=ids.events) | Q(resource_id__in=objects)), scope)
                   .order_by("id"))
@@ -277,7 +326,43 @@ def _items(scope: Scope, ids: _Ids) -> list[TraceItemBody]:
                            {"actor": denial.actor, "actor_label": denial.actor_label, "role": denial.role,
                             "action": denial.action, "target": denial.target, "reason": denial.reason,
                             "request_id": denial.request_id or None}))
-    items.sort(key=lambda item: (datetime.fromisoformat(item["at"].replace("Z", "+00:00")), _KIND_ORDER[item["kind"]]))
+    items.sort(key=lambda item: (_at(item), _KIND_ORDER[item["kind"]]))
+    return items
+
+
+def _reconciliation_items(scope: Scope, ids: _Ids, objects: set[str]) -> list[TraceItemBody]:
+    """How the provider's side agreed: each settlement matched as it arrived, the report that
+    confirmed it, the breaks about its reference; and the approvals about these objects."""
+    items: list[TraceItemBody] = []
+    records = list(scoped(SettlementRecord.objects.filter(Q(payment_intent_id__in=ids.intents)
+                                                          | Q(payout_id__in=ids.payouts)), scope)
+                   .select_related("provider"))
+    for record in records:
+        confirmed = f"confirmed by report {record.report_id}" if record.report_id else "awaiting the provider's report"
+        items.append(_item(record.settled_at, "reconciliation", record.payment_intent_id or record.payout_id or "",
+                           f"{record.type} {record.provider_reference} of {format_minor(record.gross, record.currency)}"
+                           f" settled by {record.provider.name}: {confirmed}",
+                           {"type": record.type, "provider": record.provider_id,
+                            "provider_reference": record.provider_reference, "gross": record.gross,
+                            "currency": record.currency, "transaction": record.transaction_id or None,
+                            "report": record.report_id}))
+    references = {record.provider_reference for record in records}
+    if references:
+        for found in scoped(ReconciliationBreak.objects.filter(provider_reference__in=references), scope):
+            items.append(_item(found.created_at, "reconciliation", found.id,
+                               f"break {found.kind} ({found.status}): {found.detail}",
+                               {"kind": found.kind, "status": found.status, "report": found.report_id or None,
+                                "expected": found.expected, "actual": found.actual,
+                                "resolution": found.resolution or None}))
+    approvals = scoped(Approval.objects.filter(Q(target__in=objects) | Q(result__in=objects)), scope)
+    for approval in approvals.order_by("id"):
+        items.append(_item(approval.created_at, "approval", approval.id,
+                           f"{approval.action} proposed by {approval.proposed_by_label or approval.proposed_by}"
+                           + (f", {approval.status} by {approval.decided_by_label or approval.decided_by}"
+                              if approval.decided_by else f", {approval.status}") + f": {approval.summary}",
+                           {"action": approval.action, "status": approval.status,
+                            "proposed_by": approval.proposed_by, "decided_by": approval.decided_by or None,
+                            "result": approval.result or None}))
     return items
 
 

@@ -4,8 +4,10 @@ Each item is made the way production would make it, through the same services: a
 that is down (its deliveries pending and retried), an endpoint disabled with its reason, a
 card pre-authorisation that lapses tomorrow, a bank-transfer provider in an outage whose route's
 circuit opened on a real failed payment, another tenant's operator refused on a demo account,
-and one staged tamper on a dedicated account, which the ledger verification run then finds
-(the rest of the demo ledger verifies clean). Idempotent: a second run finds the scene set.
+today's settlement report with breaks of several kinds (one resolved by an approved adjusting
+posting, another proposal waiting for its second person), and one staged tamper on a dedicated
+account, which the ledger verification run then finds (the rest of the demo ledger verifies
+clean). Idempotent: a second run finds the scene set.
 """
 
 from __future__ import annotations
@@ -13,10 +15,13 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.test.utils import override_settings
+from django.utils import timezone
 
 from audit.actors import Actor
-from ledger.models import Account, Hold, LedgerEntry
+from audit.services.approvals import approval_approve
+from ledger.models import Account, Hold, LedgerEntry, ReconciliationBreak
 from ledger.services.accounts import account_create
+from ledger.services.breaks import break_adjustment_propose
 from ledger.services.holds import hold_place
 from ledger.services.postings import EntryInput
 from ledger.services.reconciliation import ledger_verify
@@ -24,6 +29,8 @@ from ledger.services.transfers import ledger_transaction_post
 from payments.models import PaymentIntent, Provider
 from payments.services.configuration import provider_create, provider_update, route_create
 from payments.services.intents import payment_intent_confirm, payment_intent_create
+from payments.services.sandbox import sandbox_settle_due
+from payments.services.settlement.fetch import settlement_reports_fetch
 from tenants.models import Tenant
 from tenants.selectors import Scope, object_not_found
 from webhooks.models import WebhookEndpoint
@@ -44,6 +51,7 @@ def demo_scene_ensure(*, tenant: Tenant, other: Tenant, accounts: dict[str, Acco
     _expiring_hold(tenant, accounts, actor)
     _open_circuit(tenant, accounts, actor)
     _refusal(tenant, other, accounts)
+    _reconciliation(tenant, accounts, actor)
     _tampered_account(tenant, accounts, actor)
     ledger_verify(tenant=tenant, actor=actor, trigger="demo")
 
@@ -80,6 +88,44 @@ def _open_circuit(tenant: Tenant, accounts: dict[str, Account], actor: Actor) ->
     provider_update(tenant=tenant, provider_id=provider.id, actor=actor, reason="demo: the bank is back",
                     outage=False)
     return intent
+
+
+def _reconciliation(tenant: Tenant, accounts: dict[str, Account], actor: Actor) -> None:
+    """Today's settlement report of sandbox-a, fetched and matched: its charges settle, and the
+    sandbox is told to misbehave (a line dropped, an amount changed, a line twice, a charge the
+    ledger never saw), so the report opens a break of each of those kinds. An operator proposes
+    an adjusting posting for the changed amount and the owner approves it; another proposal
+    waits on the dashboard."""
+    provider = Provider.objects.get(tenant=tenant, name="sandbox-a")
+    provider_update(tenant=tenant, provider_id=provider.id, actor=actor, reason="demo: settle at once",
+                    settle_delay_seconds=0)
+    for amount in (12_50, 31_00, 8_75, 54_20):
+        intent = payment_intent_create(tenant=tenant, amount=amount, currency="USD", actor=actor,
+                                       source_account_id=accounts["Bob USD"].id,
+                                       destination_account_id=accounts["Demo Shop USD"].id)
+        payment_intent_confirm(tenant=tenant, intent_id=intent.id, actor=actor)
+    sandbox_settle_due()
+    provider_update(tenant=tenant, provider_id=provider.id, actor=actor, reason="demo: the sandbox misbehaves",
+                    settle_delay_seconds=2, report_faults=["drop", "change_amount", "duplicate", "unknown_reference"])
+    settlement_reports_fetch(tenant=tenant, day=timezone.now().date(), actor=actor)
+    operator, owner = (Actor.for_user(get_user_model().objects.get(username=f"demo-{role}"))
+                       for role in ("operator", "owner"))
+    found = {b.kind: b for b in ReconciliationBreak.objects.filter(tenant=tenant).exclude(report_id="")}
+    settlement = Account.objects.get(tenant=tenant, currency="USD", account_type="settlement", is_system=True)
+    changed = found["amount_mismatch"]
+    difference = (changed.actual or 0) - (changed.expected or 0)
+    proposal = break_adjustment_propose(
+        tenant=tenant, break_id=changed.pk, actor=operator,
+        note="sandbox-a settled 1.00 more than the charge; held in settlement until it is returned",
+        entries=[EntryInput(accounts["Funding USD"].id, "debit", difference), EntryInput(settlement.id, "credit",
+                                                                                         difference)])
+    approval_approve(tenant_id=tenant.id, approval_id=proposal.pk, actor=owner, reason="matches the report")
+    unknown = found["missing_in_ledger"]
+    break_adjustment_propose(
+        tenant=tenant, break_id=unknown.pk, actor=operator,
+        note="a charge the ledger never saw: book it as received from the provider, pending its claim",
+        entries=[EntryInput(settlement.id, "debit", unknown.actual or 0),
+                 EntryInput(accounts["Funding USD"].id, "credit", unknown.actual or 0)])
 
 
 def _refusal(tenant: Tenant, other: Tenant, accounts: dict[str, Account]) -> None:

@@ -14,6 +14,7 @@ from django.urls import NoReverseMatch, get_script_prefix, reverse
 from django.utils.html import escape, format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
+from audit.models import Approval
 from ledger.currencies import format_minor
 from tenants.models import ApiKey
 
@@ -28,6 +29,9 @@ ID_PAGES = {
     "pol": "admin:payments_policyrule_change", "evt": "admin:webhooks_event_change",
     "del": "admin:webhooks_delivery_change", "we": "admin:webhooks_webhookendpoint_change",
     "req": "admin:trace", "rec": "admin:ledger_reconciliationrun_change",
+    "srp": "admin:payments_settlementreport_change", "brk": "admin:ledger_reconciliationbreak_change",
+    "apr": "admin:audit_approval_change", "per": "admin:ledger_ledgerperiod_change",
+    "exp": "admin:backoffice_evidenceexport_change",
 }
 TRACEABLE = {"req", "pi", "hold", "txn", "acct", "po", "evt", "del"}
 ID_PATTERN = re.compile(r"\b(" + "|".join(sorted(ID_PAGES, key=len, reverse=True)) + r")_[0-9A-Za-z]{10,40}\b")
@@ -98,8 +102,8 @@ _actor_names: dict[str, str] = {}
 
 
 def actor_name(actor: str) -> str:
-    """`user:2` -> `demo-operator`, `api_key:key_...` -> the key's name (a label for people; the
-    evidence keeps the stable id)."""
+    """`user:2` -> `demo-operator`, `api_key:key_...` -> the key's name, `approval:apr_...` -> who
+    proposed and who approved (a label for people; the evidence keeps the stable id)."""
     if actor in _actor_names:
         return _actor_names[actor]
     kind, _, ident = actor.partition(":")
@@ -111,6 +115,10 @@ def actor_name(actor: str) -> str:
         name = f"key {name}" if name else ""
     elif kind == "system":
         name = f"{ident} (system)"
+    elif kind == "approval":  # an approved action: both people, and the approval itself
+        people = Approval.objects.filter(pk=ident).values_list("proposed_by", "decided_by").first()
+        if people and people[1]:
+            name = f"{actor_name(people[0])}, approved by {actor_name(people[1])} ({ident})"
     label = name or actor
     if len(_actor_names) > 5000:
         _actor_names.clear()

@@ -45,7 +45,7 @@ def test_bootstrap_tenant_prints_the_tenant_and_a_working_key():
     assert tenant.slug == "shop"
     system = Account.objects.filter(tenant=tenant, is_system=True)
     assert sorted(system.values_list("account_type", "currency")) == [
-        ("payout", "EUR"), ("reserve", "EUR"), ("settlement", "EUR")]
+        ("fees", "EUR"), ("payout", "EUR"), ("reserve", "EUR"), ("settlement", "EUR")]
     assert not Account.objects.filter(tenant=tenant, is_system=False).exists()
     key = ApiKey.objects.get(tenant=tenant)
     assert key.scope == ApiKey.SCOPE_WRITE and key.revoked_at is None
@@ -140,7 +140,7 @@ def test_seed_demo_creates_the_demo_tenant_logins_accounts_and_key(demo_key_file
     assert currencies == {"USD", "EUR"}
     for currency in ("USD", "EUR"):
         assert set(Account.objects.filter(tenant=demo, is_system=True, currency=currency)
-                   .values_list("account_type", flat=True)) == {"reserve", "settlement", "payout"}
+                   .values_list("account_type", flat=True)) == {"reserve", "settlement", "payout", "fees"}
     response = api_client(raw_key).get("/v1/accounts")
     assert response.status_code == 200
     assert "demo-operator" in text and "/admin/" in text
