@@ -105,9 +105,9 @@ def seed_expired_holds(tenant, count: int, accounts: int = 100) -> None:
                 FROM seed_customers""", {"tenant": tenant.id, "start": now - timedelta(hours=3)})
             cursor.execute("""
                 INSERT INTO ledger_ledgerentry (id, tenant_id, transaction_id, account_id, direction, amount, currency,
-                                               sequence, balance_after, hash, created_at)
+                                               sequence, balance_after, hash, key_id, created_at)
                 SELECT 'ent_seed_open_' || n, %(tenant)s, 'txn_seed_open_' || n, id, 'credit', 1000000000, 'USD', 1,
-                       1000000000, '', %(start)s FROM seed_customers""",
+                       1000000000, '', 'legacy', %(start)s FROM seed_customers""",
                            {"tenant": tenant.id, "start": now - timedelta(hours=3)})
             cursor.execute("""
                 INSERT INTO ledger_hold (id, tenant_id, account_id, reserve_account_id, amount, currency,
@@ -123,13 +123,13 @@ def seed_expired_holds(tenant, count: int, accounts: int = 100) -> None:
                            {"tenant": tenant.id})
             cursor.execute("""
                 INSERT INTO ledger_ledgerentry (id, tenant_id, transaction_id, account_id, direction, amount, currency,
-                                               sequence, balance_after, hash, created_at)
+                                               sequence, balance_after, hash, key_id, created_at)
                 SELECT 'ent_seed_a_' || k, %(tenant)s, txn_id, account_id, 'debit', 100, 'USD', account_seq + 1,
-                       1000000000 - 100 * account_seq, '', at FROM seed_holds
+                       1000000000 - 100 * account_seq, '', 'legacy', at FROM seed_holds
                 UNION ALL
                 SELECT 'ent_seed_r_' || k, %(tenant)s, txn_id, %(reserve)s, 'credit', 100, 'USD',
                        r.last_sequence + row_number() OVER (ORDER BY k),
-                       r.posted_balance + 100 * row_number() OVER (ORDER BY k), '', at
+                       r.posted_balance + 100 * row_number() OVER (ORDER BY k), '', 'legacy', at
                 FROM seed_holds, ledger_account r WHERE r.id = %(reserve)s""",
                            {"tenant": tenant.id, "reserve": reserve.id})
             cursor.execute("""

@@ -68,9 +68,9 @@ def _raw_worker(args) -> int:
                     "clock_timestamp(), '', 'bench')", [txn_id, tenant_id])
                 conn.execute(
                     "INSERT INTO ledger_ledgerentry (id, tenant_id, transaction_id, account_id, direction, amount, "
-                    "currency, sequence, balance_after, hash, created_at) VALUES "
-                    "(%s, %s, %s, %s, %s, %s, 'USD', %s, %s, '', clock_timestamp()), "
-                    "(%s, %s, %s, %s, %s, %s, 'USD', %s, %s, '', clock_timestamp())",
+                    "currency, sequence, balance_after, hash, key_id, created_at) VALUES "
+                    "(%s, %s, %s, %s, %s, %s, 'USD', %s, %s, '', 'legacy', clock_timestamp()), "
+                    "(%s, %s, %s, %s, %s, %s, 'USD', %s, %s, '', 'legacy', clock_timestamp())",
                     [new_id("ent"), tenant_id, txn_id, source, "debit", amount, heads[source][1], heads[source][0],
                      new_id("ent"), tenant_id, txn_id, target, "credit", amount, heads[target][1], heads[target][0]])
             done += 1

@@ -39,14 +39,14 @@ def seed_account(tenant, entries: int, label: str):
                 {"label": label, "tenant": tenant.id, "start": start, "n": entries})
             cursor.execute("""
                 INSERT INTO ledger_ledgerentry (id, tenant_id, transaction_id, account_id, direction, amount, currency,
-                                               sequence, balance_after, hash, created_at)
+                                               sequence, balance_after, hash, key_id, created_at)
                 SELECT %(label)s || '_ent_a_' || k, %(tenant)s, %(label)s || '_txn_' || k, %(account)s, 'credit',
-                       (k %% 997) + 1, 'USD', k, sum((k %% 997) + 1) OVER (ORDER BY k), '',
+                       (k %% 997) + 1, 'USD', k, sum((k %% 997) + 1) OVER (ORDER BY k), '', 'legacy',
                        %(start)s + k * interval '1 second'
                 FROM generate_series(1, %(n)s) AS k
                 UNION ALL
                 SELECT %(label)s || '_ent_s_' || k, %(tenant)s, %(label)s || '_txn_' || k, %(sink)s, 'debit',
-                       (k %% 997) + 1, 'USD', k, sum((k %% 997) + 1) OVER (ORDER BY k), '',
+                       (k %% 997) + 1, 'USD', k, sum((k %% 997) + 1) OVER (ORDER BY k), '', 'legacy',
                        %(start)s + k * interval '1 second'
                 FROM generate_series(1, %(n)s) AS k""",
                            {"label": label, "tenant": tenant.id, "account": account.id, "sink": sink.id,

@@ -32,6 +32,7 @@ def main() -> int:
     import intents
     import postings
     import reads
+    import reconciliation
     import webhook_delivery as webhook_bench
 
     from audit.actors import Actor
@@ -107,6 +108,9 @@ def main() -> int:
     out("| deliveries (1 worker, 2 processes, local receiver) | seconds | deliveries/s |")
     out("|---:|---:|---:|")
     out(f"| {delivered:,} | {elapsed:.1f} | {delivered / elapsed:.0f} |")
+
+    out("")
+    reconciliation.report(out, reconciliation.run(seconds=SECONDS))
 
     out("")
     console_results, story_events, sizes = console.run(BIG)

@@ -49,13 +49,31 @@ app.conf.update(
             "task": "ledger.tasks.ledger_checkpoints_daily",
             "schedule": crontab(hour=0, minute=5),
         },
+        "build-pending-evidence-exports": {
+            "task": "backoffice.tasks.evidence_exports_build_pending",
+            "schedule": 60.0,
+        },
+        "expire-approvals": {
+            "task": "audit.tasks.approvals_expire",
+            "schedule": 300.0,
+        },
+        # Reports whose matching was never handed to a worker (the broker was down).
+        "match-waiting-settlement-reports": {
+            "task": "payments.tasks.settlement_reports_match_waiting",
+            "schedule": 60.0,
+        },
+        # Every provider's settlement report of yesterday (UTC), fetched and matched.
+        "fetch-settlement-reports": {
+            "task": "payments.tasks.settlement_reports_fetch_daily",
+            "schedule": crontab(hour=0, minute=30),
+        },
         "purge-expired-idempotency-keys": {
             "task": "zentra.tasks.idempotency_keys_purge",
             "schedule": crontab(minute=17),
         },
     },
 )
-app.autodiscover_tasks(["zentra", "tenants", "webhooks", "ledger", "payments", "audit"])
+app.autodiscover_tasks(["zentra", "tenants", "webhooks", "ledger", "payments", "audit", "backoffice"])
 
 
 @setup_logging.connect

@@ -327,12 +327,21 @@ CONTENT_SECURITY_POLICY = {
 
 # Request bodies are capped; a larger body is refused with a 413 problem before it is read.
 ZENTRA_MAX_REQUEST_BYTES = env_int("ZENTRA_MAX_REQUEST_BYTES", 1024 * 1024)
-DATA_UPLOAD_MAX_MEMORY_SIZE = ZENTRA_MAX_REQUEST_BYTES
+# Django's own ceiling is the largest body any path takes (a settlement report); the API edge
+# holds every other path to ZENTRA_MAX_REQUEST_BYTES (zentra/api/middleware.py).
+# A provider's settlement report may be far larger than any JSON request.
+ZENTRA_SETTLEMENT_REPORT_MAX_BYTES = env_int("ZENTRA_SETTLEMENT_REPORT_MAX_BYTES", 64 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(ZENTRA_MAX_REQUEST_BYTES, ZENTRA_SETTLEMENT_REPORT_MAX_BYTES)
 
 ZENTRA_IDEMPOTENCY_TTL = timedelta(seconds=env_int("ZENTRA_IDEMPOTENCY_TTL_SECONDS", 24 * 3600))
 # A request that claimed a key and never finished (its process died) stops blocking the
 # key after this long, so the client is not locked out for the whole retention period.
 ZENTRA_IDEMPOTENCY_LEASE = timedelta(seconds=env_int("ZENTRA_IDEMPOTENCY_LEASE_SECONDS", 300))
+# Maker-checker (docs/reconciliation.md): how long a proposal waits for its second person, and
+# the amounts above which an operator's reversal or review approval needs one (per tenant too).
+ZENTRA_APPROVAL_TTL_HOURS = env_int("ZENTRA_APPROVAL_TTL_HOURS", 72)
+ZENTRA_APPROVAL_REVERSAL_ABOVE = env_int("ZENTRA_APPROVAL_REVERSAL_ABOVE", 100_000)
+ZENTRA_APPROVAL_REVIEW_ABOVE = env_int("ZENTRA_APPROVAL_REVIEW_ABOVE", 100_000)
 ZENTRA_HOLD_MAX_SECONDS = env_int("ZENTRA_HOLD_MAX_SECONDS", 30 * 24 * 3600)
 # How long a confirmed payment's funds stay reserved waiting for the provider's settlement.
 ZENTRA_INTENT_HOLD_SECONDS = env_int("ZENTRA_INTENT_HOLD_SECONDS", 7 * 24 * 3600)

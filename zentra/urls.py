@@ -17,6 +17,8 @@ api_v1: list[URLPattern | URLResolver] = [
     path("docs", SpectacularSwaggerView.as_view(url_name="openapi", authentication_classes=[], permission_classes=[]),
          name="api-docs"),
     path("", include("ledger.api.urls")),
+    path("", include("ledger.api.break_urls")),
+    path("", include("audit.api.urls")),
     path("", include("payments.api.urls")),
     path("", include("webhooks.api.urls")),
     path("", include("backoffice.api.urls")),

@@ -89,7 +89,7 @@ def test_overdraft_without_a_limit_has_no_available_ceiling(tenant_a):
     assert response.json()["balances"] == {"posted": 0, "held": 0, "available": None}
 
 
-@pytest.mark.parametrize("account_type", ["reserve", "settlement", "payout"])
+@pytest.mark.parametrize("account_type", ["reserve", "settlement", "payout", "fees"])
 def test_system_account_types_cannot_be_created_through_the_api(tenant_a, account_type):
     # given
     accounts_before = Account.objects.filter(tenant=tenant_a.tenant).count()
@@ -109,7 +109,7 @@ def test_system_account_types_cannot_be_created_through_the_api(tenant_a, accoun
 
 def test_is_system_cannot_be_set_by_the_client(tenant_a):
     # when
-    response = tenant_a.post("/v1/accounts", {"currency": "USD", "account_type": "fees", "is_system": True})
+    response = tenant_a.post("/v1/accounts", {"currency": "USD", "account_type": "operating", "is_system": True})
 
     # then
     assert response.status_code == 201
@@ -126,23 +126,23 @@ def assorted(tenant_a, make_account):
         "usd_customer_c1": make_account(customer="c1", currency="USD", account_type="customer"),
         "eur_customer_c1": make_account(customer="c1", currency="EUR", account_type="customer"),
         "usd_merchant_c2": make_account(customer="c2", currency="USD", account_type="merchant"),
-        "usd_fees_c2": make_account(customer="c2", currency="USD", account_type="fees"),
+        "usd_operating_c2": make_account(customer="c2", currency="USD", account_type="operating"),
     }
     ids_ = {label: account["id"] for label, account in made.items()}
     assert tenant_a.post(f"/v1/accounts/{ids_['usd_merchant_c2']}/freeze").status_code == 200
-    assert tenant_a.post(f"/v1/accounts/{ids_['usd_fees_c2']}/close").status_code == 200
+    assert tenant_a.post(f"/v1/accounts/{ids_['usd_operating_c2']}/close").status_code == 200
     return ids_
 
 
 @pytest.mark.parametrize("params,expected", [
     ({"customer": "c1"}, ["eur_customer_c1", "usd_customer_c1"]),
-    ({"customer": "c2"}, ["usd_fees_c2", "usd_merchant_c2"]),
+    ({"customer": "c2"}, ["usd_operating_c2", "usd_merchant_c2"]),
     ({"customer": "nobody"}, []),
     ({"currency": "EUR"}, ["eur_customer_c1"]),
     ({"account_type": "merchant"}, ["usd_merchant_c2"]),
     ({"account_type": "customer", "currency": "USD"}, ["usd_customer_c1"]),
     ({"status": "frozen"}, ["usd_merchant_c2"]),
-    ({"status": "closed"}, ["usd_fees_c2"]),
+    ({"status": "closed"}, ["usd_operating_c2"]),
     ({"status": "active", "customer": "c1"}, ["eur_customer_c1", "usd_customer_c1"]),
 ])
 def test_list_filters(tenant_a, assorted, params, expected):
@@ -163,7 +163,7 @@ def test_list_includes_system_accounts_of_the_tenant(tenant_a):
 
     # then
     types = sorted(row["account_type"] for row in response.json()["data"] if row["is_system"])
-    assert types == ["payout", "reserve", "settlement"]
+    assert types == ["fees", "payout", "reserve", "settlement"]
 
 
 @pytest.mark.parametrize("param,value", [
@@ -458,7 +458,7 @@ def test_request_records_for_api_calls(tenant_a):
     bare.credentials()
 
     # when
-    created = tenant_a.post("/v1/accounts", {"currency": "USD", "account_type": "fees"}, key="recorded")
+    created = tenant_a.post("/v1/accounts", {"currency": "USD", "account_type": "operating"}, key="recorded")
     listed = tenant_a.get("/v1/accounts", limit=3)
     refused = bare.get("/v1/accounts")
 

@@ -13,6 +13,7 @@ from django.contrib.messages import ERROR
 from django.urls import reverse
 from django.utils import timezone
 
+from audit.models import Approval
 from ledger.models import Account, Hold
 from payments.models import PaymentIntent, PolicyDecision, PolicyRule
 
@@ -120,12 +121,22 @@ def test_a_valid_rule_is_saved_through_the_service_by_both_with_its_reason(tenan
     created = tenant_a.post("/v1/policy_rules", {"kind": "velocity_account", "params": {"max_per_day": 10_000},
                                                  "reason": "fraud team request"})
     assert created.status_code == 201, created.json()
-    operator_client.post(reverse("admin:payments_policyrule_add"), {
+    # an operator's rule change waits for a second person (tenants/approval_rules.py)
+    proposed = operator_client.post(reverse("admin:payments_policyrule_add"), {
         "tenant": tenant_a.tenant.pk, "kind": "amount_limit", "position": 100, "enabled": "on", "currency": "USD",
         "rail": "", "params": json.dumps({"max": 500_000}), "description": "", "reason": "card scheme cap"})
+    approval = Approval.objects.get(action="policy_rule_change", status="pending")
+    assert proposed.status_code == 302 and proposed.url == reverse("admin:audit_approval_change", args=[approval.pk])
+    assert not PolicyRule.objects.filter(tenant=tenant_a.tenant, kind="amount_limit").exists()
+    operator_client.force_login(tenant_a.member("owner"))
+    operator_client.post(reverse("admin:audit_approval_changelist"), {
+        "action": "approve", "_selected_action": [approval.pk], "confirm": "yes", "reason": "agreed"})
     reasons = {rule.kind: rule.history.first().history_change_reason
                for rule in PolicyRule.objects.filter(tenant=tenant_a.tenant)}
     assert reasons == {"velocity_account": "fraud team request", "amount_limit": "card scheme cap"}
+    approval.refresh_from_db()
+    assert approval.status == "approved"
+    assert PolicyRule.objects.get(pk=approval.result).history.first().history_actor == f"approval:{approval.pk}"
 
 
 def test_a_rule_broken_behind_the_services_back_denies_the_payment_instead_of_failing(tenant_a, make_account):

@@ -23,7 +23,9 @@ from psycopg import sql
 # Rows that are never changed once written: the application role may only insert them.
 APPEND_ONLY_TABLES = {
     "ledger_ledgerentry", "ledger_ledgertransaction", "ledger_ledgercheckpoint", "ledger_checkpointhead",
+    "ledger_ledgerperiod", "ledger_ledgerperiodbalance", "ledger_breakcomment",
     "webhooks_deliveryattempt", "payments_intenttransition", "payments_providerattempt", "payments_policydecision",
+    "backoffice_evidenceexportdownload",
 }
 # Evidence: counted repeats update a row (audit), but nothing deletes one.
 NEVER_DELETED_TABLES = {"audit_accessdenial", "audit_requestrecord"}
