@@ -85,6 +85,8 @@ def test_a_reversal_proposed_through_the_api_answers_202_and_a_second_key_runs_i
     assert body["object"] == "approval" and body["action"] == "transaction_reversal" and body["status"] == "pending"
     assert body["payload"] == {"transaction": large.id, "reason": "duplicate"}
     assert ledger_snapshot([tenant_a.tenant.id]) == before
+    shown = tenant_a.get(f"/v1/approvals/{body['id']}")
+    assert shown.status_code == 200 and shown.json() == body
     # and a second proposal for the same posting is refused while the first waits
     again = tenant_a.post(f"/v1/transactions/{large.id}/reverse", {"reason": "duplicate"})
     assert again.status_code == 409 and again.json()["code"] == "invalid_state_transition"
