@@ -57,8 +57,8 @@ def seed(base_url: str) -> dict[str, str]:
     django.setup()
     from django.core.management import call_command
 
-    from ledger.models import Account, ReconciliationRun
-    from payments.models import PaymentIntent
+    from ledger.models import Account, ReconciliationBreak, ReconciliationRun
+    from payments.models import PaymentIntent, SettlementReport
     from webhooks.models import WebhookEndpoint
     from webhooks.services.delivery import relay_once
 
@@ -68,10 +68,13 @@ def seed(base_url: str) -> dict[str, str]:
     relay_once()
     demo = {"tenant__slug": "demo"}
     return {
-        "payment": PaymentIntent.objects.get(**demo, status="succeeded").id,
+        # the demo's first payment (the others are the morning's settlement report)
+        "payment": PaymentIntent.objects.get(**demo, status="succeeded", amount=4200).id,
         "account": Account.objects.get(**demo, name="Alice USD").id,
         "endpoint": WebhookEndpoint.objects.filter(**demo, status="enabled").order_by("created_at").first().id,
-        "run": ReconciliationRun.objects.filter(**demo).order_by("-started_at").first().id,
+        "run": ReconciliationRun.objects.filter(**demo, trigger="demo").order_by("-started_at").first().id,
+        "report": SettlementReport.objects.filter(**demo).order_by("-created_at").first().id,
+        "break": ReconciliationBreak.objects.get(**demo, kind="amount_mismatch").id,
     }
 
 
@@ -120,6 +123,9 @@ def photograph(base_url: str, ids: dict[str, str]) -> list[Path]:
         shot(operator, "holds-expiring", "/admin/ledger/hold/?attention=expiring_day")
         shot(operator, "endpoint", f"/admin/webhooks/webhookendpoint/{ids['endpoint']}/change/", full=True)
         shot(operator, "reconciliation-run", f"/admin/ledger/reconciliationrun/{ids['run']}/change/", full=True)
+        shot(operator, "settlement-report", f"/admin/payments/settlementreport/{ids['report']}/change/", full=True)
+        shot(operator, "break-resolved", f"/admin/ledger/reconciliationbreak/{ids['break']}/change/", full=True)
+        shot(operator, "approvals", "/admin/audit/approval/")
         shot(signed_in("demo-compliance"), "dashboard-compliance")
         compliance = signed_in("demo-compliance")
         shot(compliance, "access-denials", "/admin/audit/accessdenial/")

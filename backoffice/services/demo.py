@@ -21,7 +21,7 @@ from audit.actors import Actor
 from audit.services.approvals import approval_approve
 from ledger.models import Account, Hold, LedgerEntry, ReconciliationBreak
 from ledger.services.accounts import account_create
-from ledger.services.breaks import break_adjustment_propose
+from ledger.services.breaks import break_adjustment_propose, break_assign, break_comment
 from ledger.services.holds import hold_place
 from ledger.services.postings import EntryInput
 from ledger.services.reconciliation import ledger_verify
@@ -121,6 +121,9 @@ def _reconciliation(tenant: Tenant, accounts: dict[str, Account], actor: Actor) 
                                                                                          difference)])
     approval_approve(tenant_id=tenant.id, approval_id=proposal.pk, actor=owner, reason="matches the report")
     unknown = found["missing_in_ledger"]
+    break_assign(tenant=tenant, break_id=unknown.pk, actor=operator, assignee=operator)
+    break_comment(tenant=tenant, break_id=unknown.pk, actor=operator,
+                  text="sandbox-a's portal shows this charge settled; no intent of ours names its reference")
     break_adjustment_propose(
         tenant=tenant, break_id=unknown.pk, actor=operator,
         note="a charge the ledger never saw: book it as received from the provider, pending its claim",

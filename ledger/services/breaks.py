@@ -30,6 +30,7 @@ from tenants.approval_rules import ADJUSTING_POSTING
 from tenants.models import Tenant
 from zentra.errors import InvalidStateTransition, NotFound, ValidationFailed
 
+from ..currencies import format_minor
 from ..models import BREAK_RESOLUTIONS, Account, BreakComment, ReconciliationBreak
 from .postings import EntryInput, _validate_shape, post_entries
 
@@ -114,7 +115,7 @@ def break_adjustment_propose(*, tenant: Tenant, break_id: str, entries: Sequence
     note = _note(note)
     _validate_shape(entries)
     wanted = {e.account_id for e in entries}
-    known = set(Account.objects.filter(tenant=tenant, pk__in=wanted).values_list("pk", flat=True))
+    known = {account.pk: account for account in Account.objects.filter(tenant=tenant, pk__in=wanted)}
     for index, entry in enumerate(entries):
         if entry.account_id not in known:
             raise NotFound(f"No such account: {entry.account_id}",
@@ -122,7 +123,10 @@ def break_adjustment_propose(*, tenant: Tenant, break_id: str, entries: Sequence
     with transaction.atomic():
         found = _locked_break(tenant, break_id)
         _open(found)
-        amounts = ", ".join(f"{e.direction} {e.amount} {e.account_id}" for e in entries)
+        # In words for the person who decides: amounts as money, accounts by name and id.
+        amounts = ", ".join(
+            f"{e.direction} {format_minor(e.amount, known[e.account_id].currency)} "
+            f"{known[e.account_id].name + ' ' if known[e.account_id].name else ''}{e.account_id}" for e in entries)
         return approval_propose(tenant_id=tenant.id, action=ADJUSTING_POSTING, target=found.pk, actor=actor,
                                 payload={"break": found.pk, "entries": _entries_payload(entries), "note": note},
                                 summary=f"Adjusting posting for {found.kind} break {found.pk}: {amounts}")
