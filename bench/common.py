@@ -24,6 +24,9 @@ def configure_django() -> None:
     # DEBUG off, as in production: with DEBUG on Django also records every query it runs.
     os.environ["DJANGO_DEBUG"] = "0"
     os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-secret-not-for-production")
+    # The ledger's chain key and the signing key of checkpoints, for the throwaway database only.
+    os.environ.setdefault("ZENTRA_LEDGER_KEY", "bench-only-ledger-key-not-for-production")
+    os.environ.setdefault("ZENTRA_SIGNING_KEY", "YmVuY2gtb25seS1zaWduaW5nLWtleS0zMi1ieXRlcyE=")
     os.environ.setdefault("DJANGO_LOG_LEVEL", "WARNING")
     import django
 
