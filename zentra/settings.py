@@ -369,6 +369,12 @@ ZENTRA_AUTH_FAILURES_PER_MINUTE = env_int("ZENTRA_AUTH_FAILURES_PER_MINUTE", 30)
 for _budget in ("ZENTRA_RATE_LIMIT_PER_SECOND", "ZENTRA_RATE_LIMIT_PER_MINUTE", "ZENTRA_AUTH_FAILURES_PER_MINUTE"):
     if globals()[_budget] < 1:  # a budget of 0 would refuse every request: a typo, not a wish
         raise ImproperlyConfigured(f"{_budget} must be at least 1, got {globals()[_budget]}")
+# A web process keeps the API keys it has verified this long (seconds) instead of reading them
+# for every request: a key revoked or a tenant changed elsewhere takes effect within it (at once
+# in the process that made the change). 0 reads the key every time.
+ZENTRA_API_KEY_CACHE_SECONDS = env_int("ZENTRA_API_KEY_CACHE_SECONDS", 5)
+if ZENTRA_API_KEY_CACHE_SECONDS < 0:
+    raise ImproperlyConfigured(f"ZENTRA_API_KEY_CACHE_SECONDS must be 0 or more, got {ZENTRA_API_KEY_CACHE_SECONDS}")
 # The counters' store. When it does not answer, the API serves without limits (and logs a
 # warning): payments must not stop because the limiter's store is away.
 ZENTRA_RATE_LIMIT_REDIS_URL = os.environ.get("ZENTRA_RATE_LIMIT_REDIS_URL") or REDIS_URL
