@@ -1,5 +1,6 @@
 """django-simple-history plumbing: every historical row records the acting user or API key."""
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.db import connection, models
@@ -35,6 +36,10 @@ def tracked_history(**kwargs: Any) -> HistoricalRecords:
     return HistoricalRecords(bases=[HistoricalActorFields], **kwargs)
 
 
+def _quoted(columns: Iterable[str]) -> str:
+    return ", ".join(f'"{column}"' for column in columns)
+
+
 _HISTORY_OWN_COLUMNS = {"history_id", "history_date", "history_change_reason", "history_type", "history_user_id",
                         "history_actor"}
 
@@ -56,8 +61,31 @@ def save_with_history(instance: models.Model, update_fields: list[str], *, reaso
     columns = [*tracked, "history_date", "history_change_reason", "history_type", "history_user_id", "history_actor"]
     selected = [f'updated."{column}"' for column in tracked] + ["%s", "%s", "'~'", "%s", "%s"]
     sql = (f'WITH updated AS (UPDATE "{opts.db_table}" SET {assignments} WHERE "{opts.pk.column}" = %s RETURNING *) '
-           f'INSERT INTO "{history_model._meta.db_table}" ({", ".join(f"{chr(34)}{c}{chr(34)}" for c in columns)}) '
+           f'INSERT INTO "{history_model._meta.db_table}" ({_quoted(columns)}) '
            f'SELECT {", ".join(selected)} FROM updated')
     with connection.cursor() as cursor:
         cursor.execute(sql, [*values, instance.pk, timezone.now(), reason,
                              actor.user_id if actor else None, str(actor) if actor else ""])
+
+
+def create_with_history(instance: models.Model, *, reason: str) -> None:
+    """INSERT the new row and its history row ('+') in one statement: save_with_history's twin
+    for a row that is born on the hot path (a hold). Must run inside the caller's transaction."""
+    model = type(instance)
+    history_model = model.history.model  # type: ignore[attr-defined]
+    opts = model._meta
+    fields = [field for field in opts.concrete_fields]
+    values = [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
+    tracked = [f.column for f in history_model._meta.local_fields if f.column not in _HISTORY_OWN_COLUMNS]
+    actor = current_actor()
+    columns = [*tracked, "history_date", "history_change_reason", "history_type", "history_user_id", "history_actor"]
+    selected = [f'inserted."{column}"' for column in tracked] + ["%s", "%s", "'+'", "%s", "%s"]
+    sql = (f'WITH inserted AS (INSERT INTO "{opts.db_table}" ({_quoted(str(f.column) for f in fields)}) '
+           f'VALUES ({", ".join(["%s"] * len(fields))}) RETURNING *) '
+           f'INSERT INTO "{history_model._meta.db_table}" ({_quoted(columns)}) '
+           f'SELECT {", ".join(selected)} FROM inserted')
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*values, timezone.now(), reason, actor.user_id if actor else None,
+                             str(actor) if actor else ""])
+    instance._state.adding = False
+    instance._state.db = "default"

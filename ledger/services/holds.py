@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from audit.actors import Actor, acting_as
 from audit.context import current_request_id
-from audit.history import save_with_history
+from audit.history import create_with_history, save_with_history
 from tenants.models import Tenant
 from tenants.selectors import Scope, tenant_object
 from webhooks.services.outbox import event_emit
@@ -158,8 +158,7 @@ def hold_place_locked(*, tenant: Tenant, account: Account, amount: int, expires_
     hold = Hold(tenant=tenant, account=account, reserve_account=reserve, amount=amount, currency=account.currency,
                 expires_at=expires_at, reference=reference, metadata=metadata or {},
                 source_request_id=current_request_id() or "", created_by=str(actor), created_at=timezone.now())
-    hold._change_reason = "placed"  # type: ignore[attr-defined]
-    hold.save()
+    create_with_history(hold, reason="placed")  # the hold and its history row in one statement
     hold.transaction_refs = []  # type: ignore[attr-defined]
     post_entries(tenant=tenant, actor=actor, kind="hold", hold=hold, description=f"Hold {hold.id}", locked=locked,
                  entries=[EntryInput(account.id, DEBIT, amount), EntryInput(reserve.id, CREDIT, amount)],
