@@ -253,6 +253,15 @@ def test_query_values_postgres_cannot_compare_are_400_not_500(tenant_a, path, pa
     assert error_fields(body) == {field}
 
 
+@pytest.mark.parametrize("query", ["limit=abc&limit=", "limit=5&limit=6", "status=active&status=frozen"])
+def test_a_query_parameter_given_twice_is_400(tenant_a, query):
+    # when: which of the two values counts would be a guess
+    response = tenant_a.client.get(f"/v1/accounts?{query}")
+    # then
+    body = assert_problem(response, 400, "validation_error")
+    assert error_fields(body) == {query.split("=", 1)[0]}
+
+
 # --- 401 ------------------------------------------------------------------------------------
 
 def _unknown_key() -> str:

@@ -59,7 +59,8 @@ class TenantAPIView(APIView):
     @staticmethod
     def refuse_nul_characters(request: Request) -> None:
         """PostgreSQL text cannot hold NUL: a query or an id containing one would fail in the
-        database as a 500. No object's id has one (404), no filter value may (400)."""
+        database as a 500. No object's id has one (404), no filter value may (400); and no
+        query parameter may come twice (400)."""
         if "\x00" in request.path:
             raise NotFound(f"No such endpoint or object: {request.path.replace(chr(0), '')}")
         bad = sorted({name for name, values in request.query_params.lists()
@@ -69,6 +70,12 @@ class TenantAPIView(APIView):
             raise ValidationFailed(f"{', '.join(names)}: NUL characters are not allowed",
                                    errors=[{"field": name, "message": "NUL characters are not allowed."}
                                            for name in names])
+        # Every query parameter of the API holds one value: given twice, which one counts would
+        # be a guess (Django takes the last, so `?limit=abc&limit=` would pass as no limit).
+        repeated = sorted(name for name, values in request.query_params.lists() if len(values) > 1)
+        if repeated:
+            raise ValidationFailed(f"{', '.join(repeated)}: given more than once",
+                                   errors=[{"field": name, "message": "Give it once."} for name in repeated])
 
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, IdempotentReplay):
