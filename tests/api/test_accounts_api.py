@@ -223,7 +223,7 @@ def test_exactly_full_page_has_no_more(tenant_a, five):
     assert response.json()["has_more"] is False
 
 
-@pytest.mark.parametrize("limit,count", [("1", 1), ("100", 5), ("", 5)])
+@pytest.mark.parametrize("limit,count", [("1", 1), ("100", 5)])
 def test_limit_bounds_are_accepted(tenant_a, five, limit, count):
     # when
     response = tenant_a.get("/v1/accounts", customer="paged", limit=limit)
@@ -245,7 +245,7 @@ def test_default_limit_is_25(tenant_a, make_account):
     assert response.json()["has_more"] is True
 
 
-@pytest.mark.parametrize("limit", ["0", "101", "x", "-1", "1.5", " 5", "1e1", "\u00b2", "\u0661"])
+@pytest.mark.parametrize("limit", ["", "0", "101", "x", "-1", "1.5", " 5", "1e1", "\u00b2", "\u0661"])
 @pytest.mark.parametrize("path", ["/v1/accounts", "/v1/events"])
 def test_limit_out_of_range_or_not_an_integer_is_400(tenant_a, limit, path):
     # when

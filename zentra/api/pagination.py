@@ -21,7 +21,7 @@ LIST_PARAMS = [
 
 
 def parse_limit(raw: str | None) -> int:
-    if raw is None or raw == "":
+    if raw is None:  # absent: the default; present but empty is no number (400)
         return DEFAULT_LIMIT
     # isdigit() alone admits "²", which int() refuses; only ASCII digits are a limit.
     if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LIMIT:
