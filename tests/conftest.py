@@ -1,6 +1,6 @@
 import itertools
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.conf import settings
@@ -181,6 +181,19 @@ class Clock:
 @pytest.fixture
 def clock(time_machine) -> Clock:
     return Clock(time_machine)
+
+
+@pytest.fixture
+def one_evidence_window(settings, time_machine):
+    """Counted evidence (a flood of refusals) falls in windows aligned on the epoch: a test that
+    starts in the last half minute of a 600 s window begins in the next instead, so that its
+    calls are not split across two windows (two rows) by the wall clock."""
+    settings.ZENTRA_EVIDENCE_REPEAT_WINDOW_SECONDS = 600
+    now = timezone.now().timestamp()
+    left = 600 - now % 600
+    if left < 30:
+        time_machine.move_to(datetime.fromtimestamp(now + left + 0.1, tz=UTC), tick=True)
+    return settings
 
 
 @pytest.fixture

@@ -237,7 +237,7 @@ def test_without_redis_the_api_keeps_serving_and_says_so_in_the_log(tenant_a, de
 
 # --- failed authentication, per address ----------------------------------------------------
 
-def test_200_bad_keys_hit_429_after_the_address_budget_and_leave_two_rows(tenant_a, defaults):
+def test_200_bad_keys_hit_429_after_the_address_budget_and_leave_two_rows(tenant_a, defaults, one_evidence_window):
     # given
     attacker = APIClient()
 

@@ -5,13 +5,11 @@ row each. Operators see the counts and find a request by the id its client quote
 import json
 import logging
 import threading
-from datetime import UTC, datetime
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connections
 from django.urls import reverse
-from django.utils import timezone
 from rest_framework.test import APIClient
 
 from audit.logs import JsonFormatter
@@ -24,19 +22,12 @@ EVENT = json.dumps({"id": "evt_1", "type": "payment.settled", "intent": "pi_x"})
 
 
 @pytest.fixture
-def roomy(settings, time_machine):
+def roomy(one_evidence_window):
     """Budgets that a flood of 200 calls in a few seconds stays within: what is counted here is
-    the evidence, not the limiter (tests/api/test_rate_limits.py). Windows are aligned on the
-    epoch: a test that starts in the last half minute of one begins in the next instead, so that
-    its calls are not split across two windows (two rows) by the wall clock."""
-    settings.ZENTRA_RATE_LIMIT_PER_SECOND = 10_000
-    settings.ZENTRA_RATE_LIMIT_PER_MINUTE = 100_000
-    settings.ZENTRA_EVIDENCE_REPEAT_WINDOW_SECONDS = 600
-    now = timezone.now().timestamp()
-    left = 600 - now % 600
-    if left < 30:
-        time_machine.move_to(datetime.fromtimestamp(now + left + 0.1, tz=UTC), tick=True)
-    return settings
+    the evidence, not the limiter (tests/api/test_rate_limits.py)."""
+    one_evidence_window.ZENTRA_RATE_LIMIT_PER_SECOND = 10_000
+    one_evidence_window.ZENTRA_RATE_LIMIT_PER_MINUTE = 100_000
+    return one_evidence_window
 
 
 def unknown_provider_event(client, provider_id="prv_unknown", **extra):
