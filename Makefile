@@ -82,6 +82,14 @@ bench-console: install services
 bench-reconciliation: install services
 	$(PY) bench/reconciliation.py
 
+# The hold expiry job alone: ZENTRA_BENCH_EXPIRED_HOLDS lapsed holds (100,000 by default).
+bench-expiry: install services
+	ZENTRA_BENCH_DATABASE=zentra_bench_expiry $(PY) bench/holds.py
+
+# Webhook delivery throughput and the outbox's cost to a posting (ZENTRA_BENCH_DELIVERIES, 5,000).
+bench-webhooks: install services
+	ZENTRA_BENCH_DATABASE=zentra_bench_webhooks $(PY) bench/webhook_delivery.py
+
 # The operator guide's pictures (docs/img/), from the demo in Chromium.
 screenshots: install services browser
 	$(PY) scripts/screenshots.py

@@ -1,6 +1,6 @@
 """django-simple-history plumbing: every historical row records the acting user or API key."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.db import connection, models
@@ -8,6 +8,8 @@ from django.dispatch import receiver
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 from simple_history.signals import pre_create_historical_record
+
+from zentra.db.rowsets import rows_param, rows_select
 
 from .actors import current_actor
 
@@ -50,21 +52,33 @@ def save_with_history(instance: models.Model, update_fields: list[str], *, reaso
     The same history row simple-history's post_save would write (every tracked column as it
     now stands, the date, the reason, the actor), one round trip instead of two: services on
     the hot path (a hold's capture) use it. Must run inside the caller's transaction."""
-    model = type(instance)
+    save_many_with_history([instance], update_fields, reason=reason)
+
+
+def save_many_with_history(instances: Sequence[models.Model], update_fields: list[str], *, reason: str) -> None:
+    """save_with_history for many rows of one model (the expiry job's batch): one statement,
+    the new values travelling as one JSON parameter."""
+    if not instances:
+        return
+    model = type(instances[0])
     history_model = model.history.model  # type: ignore[attr-defined]
     opts = model._meta
     set_fields = [field for name in update_fields if isinstance(field := opts.get_field(name), models.Field)]
-    assignments = ", ".join(f'"{field.column}" = %s' for field in set_fields)
-    values = [field.get_db_prep_save(getattr(instance, field.attname), connection) for field in set_fields]
+    given = [(str(opts.pk.column), opts.pk.db_type(connection) or "varchar"),
+             *((str(field.column), field.db_type(connection) or "varchar") for field in set_fields)]
+    rows = [[instance.pk, *(getattr(instance, field.attname) for field in set_fields)] for instance in instances]
+    assignments = ", ".join(f'"{field.column}" = given."{field.column}"' for field in set_fields)
     tracked = [f.column for f in history_model._meta.local_fields if f.column not in _HISTORY_OWN_COLUMNS]
     actor = current_actor()
     columns = [*tracked, "history_date", "history_change_reason", "history_type", "history_user_id", "history_actor"]
     selected = [f'updated."{column}"' for column in tracked] + ["%s", "%s", "'~'", "%s", "%s"]
-    sql = (f'WITH updated AS (UPDATE "{opts.db_table}" SET {assignments} WHERE "{opts.pk.column}" = %s RETURNING *) '
+    sql = (f'WITH given AS ({rows_select(given)}), '
+           f'updated AS (UPDATE "{opts.db_table}" AS target SET {assignments} FROM given '
+           f'WHERE target."{opts.pk.column}" = given."{opts.pk.column}" RETURNING target.*) '
            f'INSERT INTO "{history_model._meta.db_table}" ({_quoted(columns)}) '
            f'SELECT {", ".join(selected)} FROM updated')
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*values, instance.pk, timezone.now(), reason,
+        cursor.execute(sql, [rows_param(given, rows), timezone.now(), reason,
                              actor.user_id if actor else None, str(actor) if actor else ""])
 
 

@@ -9,11 +9,13 @@ account, so that row is where parallel holds meet: the figures show its cost.
 from __future__ import annotations
 
 import multiprocessing
+import os
+import sys
 import time
 from datetime import timedelta
 
 import postings
-from common import configure_django
+from common import configure_django, recreate_database
 
 
 def _holds_worker(args) -> dict:
@@ -166,3 +168,34 @@ def expiry_rate(processes: int) -> tuple[int, float]:
 def lambda_noop(_):
     configure_django()
     return None
+
+
+def main() -> int:
+    """`make bench-expiry`: the expiry job alone on its own throwaway database, beside the raw
+    posting baseline (pgbench, 2 clients, the job's process count) measured in the same run."""
+    from reconciliation import pgbench_baseline
+
+    count = int(os.environ.get("ZENTRA_BENCH_EXPIRED_HOLDS", "100000"))
+    seconds = float(os.environ.get("ZENTRA_BENCH_SECONDS", "8"))
+    recreate_database()
+    configure_django()
+    from django.core.management import call_command
+
+    from audit.actors import Actor
+    from backoffice.services.bootstrap import tenant_bootstrap
+
+    call_command("migrate", verbosity=0)
+    tenant, _ = tenant_bootstrap(slug="bench", name="Bench", currency="USD", actor=Actor.system("bench"))
+    seed_expired_holds(tenant, count)
+    expired, elapsed = expiry_rate(2)
+    raw = pgbench_baseline(seconds, clients=2)
+    print("| expiry job (2 processes, SKIP LOCKED, batches of 500) | holds expired | seconds | expiries/s "
+          "| raw postings/s (pgbench, 2 clients) |")
+    print("|---:|---:|---:|---:|---:|")
+    print(f"| 2 | {expired:,} | {elapsed:.1f} | {expired / elapsed:.0f} | {raw:.0f} |" if raw else
+          f"| 2 | {expired:,} | {elapsed:.1f} | {expired / elapsed:.0f} | (pgbench not found) |")
+    return 0 if expired == count else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

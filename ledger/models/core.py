@@ -119,7 +119,9 @@ class LedgerTransaction(models.Model):
     reverses = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT,
                                     related_name="reversed_by")
     # For kinds hold, capture, release and expiry: the hold this posting places or resolves.
-    hold = models.ForeignKey("Hold", null=True, blank=True, on_delete=models.PROTECT, related_name="transactions")
+    # Checked by the composite key txn_hold_same_tenant (migration 0006) alone: see LedgerEntry.
+    hold = models.ForeignKey("Hold", null=True, blank=True, on_delete=models.PROTECT, related_name="transactions",
+                             db_constraint=False)
     # What caused the posting, by id (pi_..., po_...): payments sit above the ledger, so the
     # ledger names them without a foreign key into their tables.
     payment_intent_id = models.CharField(max_length=40, null=True, blank=True, db_index=True)
@@ -161,9 +163,15 @@ class LedgerEntry(models.Model):
     id = models.CharField(primary_key=True, max_length=40, default=new_entry_id, editable=False)
     # No single-column indexes on tenant and account: (account, sequence) and the composite
     # tenant keys of migration 0003 already serve those lookups, and every index costs a posting.
-    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="+", db_index=False)
-    transaction = models.ForeignKey(LedgerTransaction, on_delete=models.PROTECT, related_name="entries")
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries", db_index=False)
+    # No single-column foreign keys either: the composite keys of migration 0003 (account,
+    # tenant and currency together; transaction and tenant together) refuse everything these
+    # would, and each key is a check per entry at commit, under the accounts' locks (0016).
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="+", db_index=False,
+                               db_constraint=False)
+    transaction = models.ForeignKey(LedgerTransaction, on_delete=models.PROTECT, related_name="entries",
+                                    db_constraint=False)
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries", db_index=False,
+                                db_constraint=False)
     direction = models.CharField(max_length=6, choices=Account.NORMAL_BALANCE_CHOICES)
     amount = models.BigIntegerField()
     currency = models.CharField(max_length=3)

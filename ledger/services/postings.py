@@ -10,7 +10,6 @@ statement. Events are the caller's: it knows which one the change means.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -25,19 +24,21 @@ from django.utils import timezone
 from audit.actors import Actor
 from audit.context import current_request_id
 from tenants.models import Tenant
+from zentra.db.rowsets import rows_param, rows_select
 from zentra.errors import ValidationFailed
 
 from ..chain import current_key_id, entry_hash
 from ..errors import (
     AccountNotActive,
     AccountUnderReview,
+    BalanceOutOfRange,
     CurrencyMismatch,
     InsufficientFunds,
     PolicyDenied,
     UnbalancedTransaction,
 )
 from ..locks import lock_tenant_accounts
-from ..models import CREDIT, DEBIT, MAX_AMOUNT, Account, Hold, LedgerEntry, LedgerTransaction
+from ..models import CREDIT, DEBIT, MAX_AMOUNT, Account, Hold, LedgerEntry, LedgerTransaction, new_transaction_id
 from .periods import PERIOD_OPEN_CONSTRAINT, period_closed_error, period_refuse_closed
 from .system_accounts import system_accounts_refuse
 
@@ -155,6 +156,24 @@ def post_entries(*, tenant: Tenant, entries: Sequence[EntryInput], actor: Actor,
         period_refuse_closed(tenant_id=tenant.id, effective_at=effective_at)
     locked = lock_tenant_accounts(tenant_id=tenant.id, actor=actor, action="post entry", already=locked,
                                   wanted=[(e.account_id, f"entries[{i}].account") for i, e in enumerate(entries)])
+    txn = posting_prepare(tenant=tenant, entries=entries, actor=actor, kind=kind, description=description,
+                          metadata=metadata, effective_at=effective_at, reverses=reverses, hold=hold,
+                          payment_intent_id=payment_intent_id, payout_id=payout_id, locked=locked,
+                          lapsed_holds_released=lapsed_holds_released)
+    postings_write([txn], locked)
+    return txn
+
+
+def posting_prepare(*, tenant: Tenant, entries: Sequence[EntryInput], actor: Actor, kind: str,
+                    locked: dict[str, Account], description: str = "", metadata: dict[str, Any] | None = None,
+                    effective_at: datetime | None = None, reverses: LedgerTransaction | None = None,
+                    hold: Hold | None = None, payment_intent_id: str | None = None, payout_id: str | None = None,
+                    lapsed_holds_released: bool = False, transaction_id: str | None = None) -> LedgerTransaction:
+    """Check one posting against the locked accounts and build its rows, advancing the
+    accounts' in-memory heads; nothing is written until postings_write. Callers that post many
+    at once (the expiry job) prepare each, then write them all in one statement; they may name
+    the transaction's id in advance (`transaction_id`), to write what refers to it first."""
+    _validate_shape(entries)
     if kind == "transfer":
         # A transfer is the posting a client or an operator asks for by hand.
         system_accounts_refuse((locked[e.account_id] for e in entries), actor=actor, action="post entry")
@@ -177,13 +196,14 @@ def post_entries(*, tenant: Tenant, entries: Sequence[EntryInput], actor: Actor,
     _check_debit_limits(locked, deltas)
     for account_id, delta in deltas.items():
         if abs(locked[account_id].posted_balance + delta) > MAX_AMOUNT:
-            raise ValidationFailed(f"Account {account_id} would leave the range of a 64-bit balance",
-                                   errors=[{"field": "entries", "message": "Balance out of range."}])
+            raise BalanceOutOfRange(f"Account {account_id} would leave the range of a 64-bit balance",
+                                    errors=[{"field": "entries", "message": "Balance out of range."}])
 
     # Taken after the locks, so an account's entries are dated in the order they were appended.
     now = timezone.now()
     txn = LedgerTransaction(
-        tenant=tenant, kind=kind, description=description, metadata=metadata or {}, reverses=reverses, hold=hold,
+        id=transaction_id or new_transaction_id(), tenant=tenant, kind=kind, description=description,
+        metadata=metadata or {}, reverses=reverses, hold=hold,
         payment_intent_id=payment_intent_id, payout_id=payout_id, effective_at=effective_at or now, created_at=now,
         source_request_id=current_request_id() or "", actor=str(actor))
     rows = []
@@ -192,57 +212,69 @@ def post_entries(*, tenant: Tenant, entries: Sequence[EntryInput], actor: Actor,
         account = locked[entry.account_id]
         account.last_sequence += 1
         account.posted_balance += signed(account, entry.direction, entry.amount)
-        row = LedgerEntry(tenant=tenant, transaction=txn, account=account, direction=entry.direction,
-                          amount=entry.amount, currency=account.currency, sequence=account.last_sequence,
-                          balance_after=account.posted_balance, key_id=key_id, created_at=now)
+        # By id, not by object: building model instances is a visible share of a batch's time.
+        row = LedgerEntry(tenant_id=tenant.id, transaction_id=txn.id, account_id=account.id,
+                          direction=entry.direction, amount=entry.amount, currency=account.currency,
+                          sequence=account.last_sequence, balance_after=account.posted_balance, key_id=key_id,
+                          created_at=now)
         row.hash = entry_hash(account.hash_head, row)
         account.hash_head = row.hash
         rows.append(row)
-    _write_posting(txn, rows, [locked[account_id] for account_id in sorted(deltas)])
     txn.posted_entries = rows  # type: ignore[attr-defined]
     if hold is not None:
         # The hold's public shape lists its transactions; keep the list it was loaded with current.
         refs = getattr(hold, "transaction_refs", None)
-        if refs is not None:
+        if refs is not None and f"{kind}:{txn.id}" not in refs:
             hold.transaction_refs = [*refs, f"{kind}:{txn.id}"]  # type: ignore[attr-defined]
     return txn
 
 
-_ENTRY_COLUMNS = ("id", "tenant_id", "transaction_id", "account_id", "direction", "amount", "currency", "sequence",
-                  "balance_after", "hash", "key_id", "created_at")
+_TRANSACTION_COLUMNS = (("id", "varchar"), ("tenant_id", "varchar"), ("kind", "varchar"),
+                        ("description", "varchar"), ("metadata", "jsonb"), ("reverses_id", "varchar"),
+                        ("hold_id", "varchar"), ("payment_intent_id", "varchar"), ("payout_id", "varchar"),
+                        ("effective_at", "timestamptz"), ("created_at", "timestamptz"),
+                        ("source_request_id", "varchar"), ("actor", "varchar"))
+_ENTRY_COLUMNS = (("id", "varchar"), ("tenant_id", "varchar"), ("transaction_id", "varchar"),
+                  ("account_id", "varchar"), ("direction", "varchar"), ("amount", "bigint"), ("currency", "varchar"),
+                  ("sequence", "bigint"), ("balance_after", "bigint"), ("hash", "varchar"), ("key_id", "varchar"),
+                  ("created_at", "timestamptz"))
+_HEAD_COLUMNS = (("id", "varchar"), ("balance", "bigint"), ("sequence", "bigint"), ("hash", "varchar"))
 
 
-def _write_posting(txn: LedgerTransaction, rows: list[LedgerEntry], accounts: list[Account]) -> None:
-    """The transaction row, its entries and the new account heads in one statement.
+def postings_write(transactions: Sequence[LedgerTransaction], accounts: dict[str, Account]) -> None:
+    """Prepared postings (posting_prepare), their entries and the new heads of the accounts they
+    touched, in one statement.
 
-    Round trips are most of a posting's cost, so the three writes travel together as
-    data-modifying CTEs. The database still checks every row: the entry triggers see earlier
+    Round trips are most of a posting's cost, so the writes travel together as data-modifying
+    CTEs, each table's rows as one JSON parameter (one statement for one posting or for a
+    batch of five hundred). The database still checks every row: the entry triggers see earlier
     rows of the same statement, foreign keys are checked at its end, and the zero-sum and
     balance triggers at commit."""
-    txn_sql = (f"INSERT INTO {LedgerTransaction._meta.db_table} (id, tenant_id, kind, description, metadata, "
-               "reverses_id, hold_id, payment_intent_id, payout_id, effective_at, created_at, source_request_id, "
-               "actor) VALUES (%s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, %s)")
-    txn_params = [txn.id, txn.tenant_id, txn.kind, txn.description, json.dumps(txn.metadata), txn.reverses_id,
-                  txn.hold_id, txn.payment_intent_id, txn.payout_id, txn.effective_at, txn.created_at,
-                  txn.source_request_id, txn.actor]
-    entry_values = ", ".join(["(%s, %s, %s, %s, %s, %s::bigint, %s, %s::bigint, %s::bigint, %s, %s, %s)"] * len(rows))
-    entry_params = [getattr(row, column) for row in rows for column in _ENTRY_COLUMNS]
-    head_values = ", ".join(["(%s, %s::bigint, %s::bigint, %s)"] * len(accounts))
-    head_params = [p for a in accounts for p in (a.id, a.posted_balance, a.last_sequence, a.hash_head)]
-    with connection.cursor() as cursor, _period_closed_refusal(txn):
+    rows = [row for txn in transactions for row in txn.posted_entries]  # type: ignore[attr-defined]
+    heads = [accounts[account_id] for account_id in sorted({row.account_id for row in rows})]
+    with connection.cursor() as cursor, _period_closed_refusal(transactions[0]):
         cursor.execute(
-            f"WITH new_transaction AS ({txn_sql} RETURNING id), "
-            f"new_entries AS (INSERT INTO {LedgerEntry._meta.db_table} ({', '.join(_ENTRY_COLUMNS)}) "
-            f"VALUES {entry_values} RETURNING id) "
+            f"WITH new_transactions AS (INSERT INTO {LedgerTransaction._meta.db_table} "
+            f"({_names(_TRANSACTION_COLUMNS)}) {rows_select(_TRANSACTION_COLUMNS)} RETURNING id), "
+            f"new_entries AS (INSERT INTO {LedgerEntry._meta.db_table} ({_names(_ENTRY_COLUMNS)}) "
+            f"{rows_select(_ENTRY_COLUMNS)} RETURNING id) "
             f"UPDATE {Account._meta.db_table} AS account SET posted_balance = head.balance, "
             f"last_sequence = head.sequence, hash_head = head.hash "
-            f"FROM (VALUES {head_values}) AS head (id, balance, sequence, hash) WHERE account.id = head.id",
-            txn_params + entry_params + head_params)
-    txn._state.adding = False
-    txn._state.db = "default"
+            f"FROM ({rows_select(_HEAD_COLUMNS)}) AS head WHERE account.id = head.id",
+            [rows_param(_TRANSACTION_COLUMNS, [[getattr(txn, column) for column, _ in _TRANSACTION_COLUMNS]
+                                               for txn in transactions]),
+             rows_param(_ENTRY_COLUMNS, [[getattr(row, column) for column, _ in _ENTRY_COLUMNS] for row in rows]),
+             rows_param(_HEAD_COLUMNS, [[a.id, a.posted_balance, a.last_sequence, a.hash_head] for a in heads])])
+    for txn in transactions:
+        txn._state.adding = False
+        txn._state.db = "default"
     for row in rows:
         row._state.adding = False
         row._state.db = "default"
+
+
+def _names(columns: Sequence[tuple[str, str]]) -> str:
+    return ", ".join(name for name, _ in columns)
 
 
 @contextmanager

@@ -333,6 +333,36 @@ def test_entry_of_another_tenant_than_its_transaction_is_refused(book):
     assert ledger_snapshot() == before
 
 
+def test_entries_of_a_transaction_that_does_not_exist_are_refused_by_the_composite_key(book):
+    # given: entries carry only the composite keys (migration 0016 dropped the single-column ones)
+    before = ledger_snapshot()
+    # when: balanced entries naming a transaction id that no row has
+    with pytest.raises(IntegrityError) as refused:
+        with transaction.atomic(), connection.cursor() as cursor:
+            raw = RawLedger(cursor)
+            raw.entry("txn_nowhere", book.alice, "debit", 100)
+            raw.entry("txn_nowhere", book.bob, "credit", 100)
+            raw.move_accounts()
+    # then
+    assert constraint_name(refused) == "entry_transaction_same_tenant"
+    assert ledger_snapshot() == before
+
+
+def test_a_transaction_naming_a_hold_that_does_not_exist_is_refused_by_the_composite_key(book):
+    before = ledger_snapshot()
+    # when: an expiry transaction of a hold id that no row has
+    with pytest.raises(IntegrityError) as refused:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO ledger_ledgertransaction (id, tenant_id, kind, description, metadata, hold_id,"
+                " effective_at, created_at, source_request_id, actor)"
+                " VALUES ('txn_of_no_hold', %s, 'expiry', 'raw', '{}'::jsonb, 'hold_nowhere', now(), now(), '',"
+                " 'test:raw')", [book.tenant.id])
+    # then
+    assert constraint_name(refused) == "txn_hold_same_tenant"
+    assert ledger_snapshot() == before
+
+
 # --- amounts and the overdraft CHECK -----------------------------------------------------------------------
 
 

@@ -20,7 +20,7 @@ from ..errors import EndpointDisabled
 from ..models import Delivery, Event, WebhookEndpoint
 from ..shapes import webhook_endpoint_body
 from ..signing import new_secret
-from .outbox import event_emit, nudge_relay
+from .outbox import event_emit, nudge_relay_on_commit
 
 
 def endpoint_values_check(url: str, patterns: list[str]) -> None:
@@ -136,5 +136,5 @@ def endpoint_send_test(*, tenant: Tenant, endpoint_id: str, actor: Actor) -> Del
                                      request_id=current_request_id() or "", created_at=now)
         delivery = Delivery.objects.create(tenant=tenant, event=event, endpoint=endpoint, next_attempt_at=now,
                                            requested_by=str(actor))
-        transaction.on_commit(nudge_relay)
+        nudge_relay_on_commit()
         return delivery

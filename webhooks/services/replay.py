@@ -14,7 +14,7 @@ from tenants.selectors import Scope, tenant_object
 from .. import event_types
 from ..models import Delivery, Event, WebhookEndpoint
 from .endpoints import endpoint_require_enabled, locked_endpoint
-from .outbox import nudge_relay
+from .outbox import nudge_relay_on_commit
 
 
 def event_redeliver(*, tenant: Tenant, event_id: str, actor: Actor,
@@ -35,7 +35,7 @@ def event_redeliver(*, tenant: Tenant, event_id: str, actor: Actor,
             Delivery(tenant_id=event.tenant_id, event=event, endpoint=target, next_attempt_at=now,
                      requested_by=str(actor)) for target in targets])
         if deliveries:
-            transaction.on_commit(nudge_relay)
+            nudge_relay_on_commit()
         return deliveries
 
 
@@ -57,5 +57,5 @@ def endpoint_redeliver_failed(*, tenant: Tenant, endpoint_id: str, since: dateti
             Delivery(tenant_id=endpoint.tenant_id, event_id=d.event_id, endpoint=endpoint, next_attempt_at=now,
                      redelivery_of=d, requested_by=str(actor)) for d in failed])
         if deliveries:
-            transaction.on_commit(nudge_relay)
+            nudge_relay_on_commit()
         return deliveries
