@@ -12,6 +12,7 @@ ZentraError
     AmountExceedsHold       amount_exceeds_hold
     PolicyDenied            policy_denied
     PeriodClosed            period_closed
+    BalanceOutOfRange       balance_out_of_range
   SystemAccountProtected (403) system_account
   AlreadyReversed (409)     already_reversed
   HoldNotActive (409)       hold_not_active
@@ -69,6 +70,13 @@ class AmountExceedsHold(LedgerError):
 class PolicyDenied(LedgerError):
     code = "policy_denied"
     title = "Policy denied"
+
+
+class BalanceOutOfRange(LedgerError):
+    """A well-formed posting the ledger cannot hold: a balance would leave the 64-bit range."""
+
+    code = "balance_out_of_range"
+    title = "Balance out of range"
 
 
 class PeriodClosed(LedgerError):

@@ -344,7 +344,8 @@ def test_the_largest_amount_is_accepted(tenant_a, book, make_account):
 @pytest.mark.parametrize("second_amount", [1, 2**63 - 1])
 def test_a_posting_that_would_overflow_a_balance_is_refused_cleanly(tenant_a, book, make_account, second_amount):
     """Each amount is within bounds, but the sum would leave the 64-bit range of a balance:
-    a client error and nothing written, not an unhandled 500."""
+    a 422 balance_out_of_range (the request itself is well-formed) and nothing written, not an
+    unhandled 500."""
     # given: bob holds the largest balance there is
     bank = make_account(account_type="external", normal_balance="debit", allow_overdraft=True)
     other_bank = make_account(account_type="external", normal_balance="debit", allow_overdraft=True)
@@ -353,7 +354,7 @@ def test_a_posting_that_would_overflow_a_balance_is_refused_cleanly(tenant_a, bo
     # when
     response = tenant_a.post("/v1/transactions", transfer_body(other_bank, book.bob, second_amount))
     # then
-    assert 400 <= response.status_code < 500, (response.status_code, response.content)
+    assert_problem(response, 422, "balance_out_of_range")
     assert ledger_snapshot() == before
 
 
