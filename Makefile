@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PORT ?= 8000
 
-.PHONY: install lock lint run serve demo-env test bench bench-console bench-reconciliation screenshots migrate services browser clean
+.PHONY: install lock lint run serve demo-env test bench bench-console bench-reconciliation bench-expiry bench-webhooks screenshots migrate services browser clean
 
 install: $(STAMP)
 

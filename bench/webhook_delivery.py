@@ -14,12 +14,13 @@ import subprocess
 import sys
 import time
 
-from common import BENCH_URL, ROOT
+from common import BENCH_URL, ROOT, configure_django, recreate_database
 
 RECEIVER = r"""
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as any production receiver behind a proxy does
     def do_POST(self):
         self.rfile.read(int(self.headers.get("content-length") or 0))
         self.send_response(200); self.send_header("content-length", "0"); self.end_headers()
@@ -30,6 +31,7 @@ server.serve_forever()
 """
 RECEIVER_PORT = int(os.environ.get("ZENTRA_BENCH_RECEIVER_PORT", "8791"))
 BROKER = os.environ.get("ZENTRA_BENCH_BROKER", "redis://127.0.0.1:6379/15")
+WORKER_PROCESSES = 2
 
 
 def _env() -> dict:
@@ -93,7 +95,7 @@ def delivery_rate(count: int) -> tuple[int, float]:
             event_emit(tenant=tenant, type="account.created", resource_id=f"bench_{index}",
                        data_object={"id": f"bench_{index}"}, actor=Actor.system("bench"))
     receiver = _start([sys.executable, "-c", RECEIVER, str(RECEIVER_PORT)])
-    worker = _start([sys.executable, "-m", "celery", "-A", "zentra", "worker", "--concurrency", "2",
+    worker = _start([sys.executable, "-m", "celery", "-A", "zentra", "worker", "--concurrency", str(WORKER_PROCESSES),
                      "--loglevel", "WARNING", "--without-heartbeat", "--without-gossip", "--without-mingle"])
     try:
         from webhooks.tasks import relay
@@ -111,3 +113,33 @@ def delivery_rate(count: int) -> tuple[int, float]:
     finally:
         _stop(worker)
         _stop(receiver)
+
+
+def main() -> int:
+    """`make bench-webhooks`: delivery throughput and the outbox's cost to a posting, on a
+    throwaway database of their own, beside the raw posting baseline (pgbench, 1 client)."""
+    from reconciliation import pgbench_baseline
+
+    seconds = float(os.environ.get("ZENTRA_BENCH_SECONDS", "8"))
+    count = int(os.environ.get("ZENTRA_BENCH_DELIVERIES", "5000"))
+    recreate_database()
+    configure_django()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    cost = outbox_cost(seconds)
+    delivered, elapsed = delivery_rate(count)
+    raw = pgbench_baseline(seconds)
+    print("| postings/s, tenant without endpoints | with 3 endpoints | with/without | raw postings/s (pgbench, 1) |")
+    print("|---:|---:|---:|---:|")
+    print(f"| {cost['without']:.0f} | {cost['with_three']:.0f} | {cost['with_three'] / cost['without']:.2f} "
+          f"| {raw or 0:.0f} |")
+    print()
+    print(f"| deliveries (1 worker, {WORKER_PROCESSES} processes, local receiver) | seconds | deliveries/s |")
+    print("|---:|---:|---:|")
+    print(f"| {delivered:,} | {elapsed:.1f} | {delivered / elapsed:.0f} |")
+    return 0 if delivered == count else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -349,6 +349,11 @@ ZENTRA_WEBHOOK_ALLOW_PRIVATE = env_bool("ZENTRA_WEBHOOK_ALLOW_PRIVATE", False)
 ZENTRA_WEBHOOK_TIMEOUT_SECONDS = env_int("ZENTRA_WEBHOOK_TIMEOUT_SECONDS", 15)
 # A claimed delivery whose worker died is claimed again once its lease runs out.
 ZENTRA_WEBHOOK_LEASE_SECONDS = env_int("ZENTRA_WEBHOOK_LEASE_SECONDS", 60)
+# Requests a worker process has in flight at once, and deliveries the relay hands to one task.
+ZENTRA_WEBHOOK_CONCURRENCY = max(1, env_int("ZENTRA_WEBHOOK_CONCURRENCY", 16))
+ZENTRA_WEBHOOK_BATCH = max(1, env_int("ZENTRA_WEBHOOK_BATCH", 64))
+# Deliveries one relay run claims (per tenant).
+ZENTRA_WEBHOOK_CLAIM_LIMIT = max(1, env_int("ZENTRA_WEBHOOK_CLAIM_LIMIT", 500))
 ZENTRA_WEBHOOK_RETRY_SCHEDULE = [int(x) for x in os.environ.get(
     "ZENTRA_WEBHOOK_RETRY_SCHEDULE", "5,300,1800,7200,18000,36000,36000").split(",") if x.strip()]
 ZENTRA_WEBHOOK_ROTATION_OVERLAP_SECONDS = min(env_int("ZENTRA_WEBHOOK_ROTATION_OVERLAP_SECONDS", 24 * 3600),

@@ -43,8 +43,10 @@ class _Server(ThreadingHTTPServer):
 
 class Receiver:
     def __init__(self, port: int = 0, path: str = "/hooks", host: str = "127.0.0.1",
-                 tls: ssl.SSLContext | None = None):
+                 tls: ssl.SSLContext | None = None, keep_alive: bool = False):
         self.received: list[dict] = []
+        self.keep_alive = keep_alive  # otherwise every answer closes its connection
+        self.in_flight = self.most_in_flight = 0
         self.responses: list = []
         self.default = Reply()
         self._arrived = threading.Condition()
@@ -57,16 +59,22 @@ class Receiver:
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
                 with receiver._arrived:
                     receiver.received.append({"headers": {k.lower(): v for k, v in self.headers.items()},
-                                              "body": body, "path": self.path, "at": time.time()})
+                                              "body": body, "path": self.path, "at": time.time(),
+                                              "peer": self.client_address})
                     answer = receiver.responses.pop(0) if receiver.responses else receiver.default
+                    receiver.in_flight += 1
+                    receiver.most_in_flight = max(receiver.most_in_flight, receiver.in_flight)
                     receiver._arrived.notify_all()
                 reply = Reply(*answer)
                 time.sleep(reply.delay)
+                with receiver._arrived:
+                    receiver.in_flight -= 1
                 self.send_response(reply.status)
                 for name, value in reply.headers.items():
                     self.send_header(name, value)
                 self.send_header("content-length", str(len(reply.body)))
-                self.send_header("connection", "close")
+                if not receiver.keep_alive:
+                    self.send_header("connection", "close")
                 self.end_headers()
                 if reply.trickle:
                     for byte in reply.body:
@@ -75,7 +83,7 @@ class Receiver:
                         time.sleep(reply.trickle)
                 else:
                     self.wfile.write(reply.body)
-                self.close_connection = True
+                self.close_connection = not receiver.keep_alive
 
             def log_message(self, *args):
                 pass

@@ -21,7 +21,7 @@ from ledger.models import Account
 from ledger.services.accounts import account_create
 from tests.conftest import SYSTEM
 from webhooks.models import Delivery, DeliveryAttempt, Event
-from webhooks.services.delivery import delivery_attempt, relay_once
+from webhooks.services.delivery import deliveries_send, relay_once
 from webhooks.services.outbox import event_emit
 
 from .conftest import (
@@ -279,7 +279,7 @@ def test_a_refused_posting_through_the_api_leaves_neither_event_nor_delivery(ten
 
 # --- a receiver slower than the timeout -----------------------------------------------------------
 
-@pytest.mark.parametrize("dispatch_by", ["worker-per-delivery", "two-relays"])
+@pytest.mark.parametrize("dispatch_by", ["worker-per-batch", "two-relays"])
 def test_a_slow_receiver_fails_on_the_timeout_without_blocking_another_endpoint(
         tenant_a, receivers, settings, dispatch_by):
     # given: two endpoints for the same event, one answering after 4 s with a 1 s timeout
@@ -305,11 +305,11 @@ def test_a_slow_receiver_fails_on_the_timeout_without_blocking_another_endpoint(
         threads.append(threading.Thread(target=run))
         threads[-1].start()
 
-    def attempt(delivery_id: str, owner: str) -> None:
-        delivery_attempt(delivery_id=delivery_id, owner=owner)
+    def send_batch(delivery_ids: list[str], owner: str) -> None:
+        deliveries_send(delivery_ids=delivery_ids, owner=owner)
 
-    def dispatch(delivery_id: str, owner: str) -> None:  # as the Celery relay does: a task per delivery
-        in_thread(attempt, delivery_id, owner)
+    def dispatch(delivery_ids: list[str], owner: str) -> None:  # as the Celery relay does: a task per batch
+        in_thread(send_batch, delivery_ids, owner)
 
     def one_relay() -> None:
         claimed.append(relay_once(limit=1))
@@ -317,7 +317,7 @@ def test_a_slow_receiver_fails_on_the_timeout_without_blocking_another_endpoint(
     started = time.monotonic()
     try:
         # when
-        if dispatch_by == "worker-per-delivery":
+        if dispatch_by == "worker-per-batch":
             assert relay_once(send=dispatch) == 2
         else:  # two relays side by side, one delivery each
             in_thread(one_relay)
