@@ -21,7 +21,7 @@ import ssl
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -44,6 +44,7 @@ from .outbox import event_emit
 logger = logging.getLogger("zentra.webhooks")
 RESPONSE_BODY_LIMIT = 2048
 RETRY_AFTER_STATUSES = {429, 502, 504}
+RECORD_EVERY_SECONDS = 0.05
 SYSTEM = Actor.system("webhook_delivery")
 
 
@@ -269,10 +270,11 @@ def deliveries_send(*, delivery_ids: Sequence[str], owner: str, resolve: Resolve
     recorded = 0
     try:
         # Threads only send; this thread alone uses the database, recording what has come back
-        # whenever something has (so a slow receiver does not hold up the others' outcomes).
+        # every RECORD_EVERY seconds (so a slow receiver does not hold up the others' outcomes,
+        # and a fast one's answers are recorded as sets, not one transaction each).
         pending = {_senders(concurrency).submit(attempt, delivery) for delivery in deliveries}
         while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            done, pending = wait(pending, timeout=RECORD_EVERY_SECONDS)
             recorded += _record_outcomes([result for future in done if (result := future.result()) is not None],
                                          owner=owner)
     finally:
@@ -291,6 +293,8 @@ def _senders(concurrency: int) -> ThreadPoolExecutor:
 def _record_outcomes(sent: Sequence[tuple[Delivery, datetime, Outcome]], *, owner: str) -> int:
     """Successes as a set; any other outcome one by one (_record schedules the retry and may
     disable the endpoint)."""
+    if not sent:
+        return 0
     recorded = _record_successes([(d, at, outcome) for d, at, outcome in sent if _succeeded(outcome)], owner=owner)
     for delivery, attempted_at, outcome in sent:
         if not _succeeded(outcome):
