@@ -1,5 +1,6 @@
 """django-simple-history plumbing: every historical row records the acting user or API key."""
 
+import functools
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -46,6 +47,13 @@ _HISTORY_OWN_COLUMNS = {"history_id", "history_date", "history_change_reason", "
                         "history_actor"}
 
 
+@functools.cache
+def _history_model(model: type[models.Model]) -> type[models.Model]:
+    # simple-history's descriptor builds a new manager class on every `Model.history` access
+    # (about 0.4 ms): the hot path asks once per model.
+    return model.history.model  # type: ignore[attr-defined]
+
+
 def save_with_history(instance: models.Model, update_fields: list[str], *, reason: str) -> None:
     """UPDATE the row's `update_fields` and INSERT its history row in one statement.
 
@@ -61,7 +69,7 @@ def save_many_with_history(instances: Sequence[models.Model], update_fields: lis
     if not instances:
         return
     model = type(instances[0])
-    history_model = model.history.model  # type: ignore[attr-defined]
+    history_model = _history_model(model)
     opts = model._meta
     set_fields = [field for name in update_fields if isinstance(field := opts.get_field(name), models.Field)]
     given = [(str(opts.pk.column), opts.pk.db_type(connection) or "varchar"),
@@ -86,7 +94,7 @@ def create_with_history(instance: models.Model, *, reason: str) -> None:
     """INSERT the new row and its history row ('+') in one statement: save_with_history's twin
     for a row that is born on the hot path (a hold). Must run inside the caller's transaction."""
     model = type(instance)
-    history_model = model.history.model  # type: ignore[attr-defined]
+    history_model = _history_model(model)
     opts = model._meta
     fields = [field for field in opts.concrete_fields]
     values = [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
