@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PORT ?= 8000
 
-.PHONY: install lock lint run serve demo-env test bench bench-console bench-reconciliation bench-expiry bench-webhooks screenshots migrate services browser clean
+.PHONY: install lock lint run serve demo-env test bench bench-console bench-reconciliation bench-expiry bench-webhooks bench-api screenshots migrate services browser clean
 
 install: $(STAMP)
 
@@ -85,6 +85,11 @@ bench-reconciliation: install services
 # The hold expiry job alone: ZENTRA_BENCH_EXPIRED_HOLDS lapsed holds (100,000 by default).
 bench-expiry: install services
 	ZENTRA_BENCH_DATABASE=zentra_bench_expiry $(PY) bench/holds.py
+
+# Through the API (gunicorn as configured): postings at 16 clients, hold cycles at 4, and the
+# workers x threads grid behind zentra/gunicorn_conf.py's defaults (ZENTRA_BENCH_GRID=0 skips it).
+bench-api: install services
+	ZENTRA_BENCH_DATABASE=zentra_bench_api $(PY) bench/http_api.py
 
 # Webhook delivery throughput and the outbox's cost to a posting (ZENTRA_BENCH_DELIVERIES, 5,000).
 bench-webhooks: install services

@@ -1,4 +1,10 @@
-"""Postings per second through POST /v1/transactions, served by gunicorn."""
+"""Through the API, served by gunicorn with zentra/gunicorn_conf.py: postings per second
+(POST /v1/transactions) and hold cycles (POST /v1/holds, then its release), beside the raw
+posting baseline (pgbench) at the same number of clients.
+
+`make bench-api` also measures a grid of gunicorn workers x threads, which is how the
+defaults in zentra/gunicorn_conf.py were chosen for this machine (docs/benchmarks.md).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +20,7 @@ import sys
 import time
 import uuid
 
-from common import BENCH_URL, ROOT
+from common import BENCH_URL, ROOT, configure_django, recreate_database
 
 PORT = int(os.environ.get("ZENTRA_BENCH_PORT", "8765"))
 
@@ -52,24 +58,122 @@ def _wait_for_port(port: int, timeout: float = 30) -> None:
     raise RuntimeError(f"gunicorn did not listen on {port}")
 
 
-def run(raw_key: str, account_ids: list[str], clients: int = 4, workers: int = 4, seconds: float = 8.0) -> float:
-    env = {**os.environ, "DATABASE_URL": BENCH_URL, "DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": "bench-only-secret",
-           # Production requires both keys; the bench's own, so its postings chain under one key.
-           "ZENTRA_LEDGER_KEY": "bench-only-ledger-key",
-           "ZENTRA_SIGNING_KEY": "YmVuY2gtb25seS1zaWduaW5nLWtleS0zMi1ieXRlcyE=",
-           "DJANGO_LOG_LEVEL": "WARNING",
-           # One key drives it all: a budget it cannot reach, so the limiter is measured (its Redis
-           # round trip is in every request) without refusing the load.
-           "ZENTRA_RATE_LIMIT_PER_SECOND": "1000000", "ZENTRA_RATE_LIMIT_PER_MINUTE": "100000000"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "zentra.wsgi", "--bind", f"127.0.0.1:{PORT}", "--workers", str(workers),
-         "--log-level", "warning"], cwd=ROOT, env=env, start_new_session=True)
-    try:
+def _hold_client(args) -> int:
+    """Hold cycles: place a hold on the client's own account, then release it."""
+    raw_key, account_id, seconds, _ = args
+    conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
+    headers = {"Authorization": f"Bearer {raw_key}", "Content-Type": "application/json"}
+    done = 0
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        conn.request("POST", "/v1/holds", body=json.dumps({"account": account_id, "amount": 100, "expires_in": 3600}),
+                     headers={**headers, "Idempotency-Key": f"bench-{uuid.uuid4()}"})
+        response = conn.getresponse()
+        answer = response.read()
+        if response.status != 201:
+            raise RuntimeError(f"POST /v1/holds answered {response.status}: {answer[:300]!r}")
+        hold_id = json.loads(answer)["id"]
+        conn.request("POST", f"/v1/holds/{hold_id}/release", body="{}",
+                     headers={**headers, "Idempotency-Key": f"bench-{uuid.uuid4()}"})
+        response = conn.getresponse()
+        answer = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"release answered {response.status}: {answer[:300]!r}")
+        done += 1
+    conn.close()
+    return done
+
+
+class Server:
+    """gunicorn with zentra/gunicorn_conf.py (as `make serve`), workers and threads as given
+    (None: the configuration's defaults)."""
+
+    def __init__(self, workers: int | None = None, threads: int | None = None) -> None:
+        self.workers, self.threads = workers, threads
+
+    def __enter__(self) -> Server:
+        env = {**os.environ, "DATABASE_URL": BENCH_URL, "DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": "bench-only-secret",
+               # Production requires both keys; the bench's own, so its postings chain under one key.
+               "ZENTRA_LEDGER_KEY": "bench-only-ledger-key",
+               "ZENTRA_SIGNING_KEY": "YmVuY2gtb25seS1zaWduaW5nLWtleS0zMi1ieXRlcyE=",
+               "DJANGO_LOG_LEVEL": "WARNING", "ZENTRA_BIND": f"127.0.0.1:{PORT}",
+               # One key drives it all: a budget it cannot reach, so the limiter is measured (its
+               # Redis round trip is in every request) without refusing the load.
+               "ZENTRA_RATE_LIMIT_PER_SECOND": "1000000", "ZENTRA_RATE_LIMIT_PER_MINUTE": "100000000"}
+        if self.workers:
+            env["ZENTRA_WEB_WORKERS"] = str(self.workers)
+        if self.threads:
+            env["ZENTRA_WEB_THREADS"] = str(self.threads)
+        self.process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "python:zentra.gunicorn_conf",
+                                         "zentra.wsgi"], cwd=ROOT, env=env, start_new_session=True,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         _wait_for_port(PORT)
-        ctx = multiprocessing.get_context("spawn")
-        with ctx.Pool(clients) as pool:
-            counts = pool.map(_client, [(raw_key, account_ids, seconds, seed) for seed in range(clients)])
-        return sum(counts) / seconds
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        time.sleep(1)  # every worker up, not only the first
+        return self
+
+    def __exit__(self, *exc) -> None:
+        os.killpg(self.process.pid, signal.SIGTERM)
+        self.process.wait(timeout=30)
+
+
+def _drive(client, args: list) -> float:
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(len(args)) as pool:
+        seconds = args[0][2]
+        return sum(pool.map(client, args)) / seconds
+
+
+def run(raw_key: str, account_ids: list[str], clients: int = 16, seconds: float = 8.0,
+        workers: int | None = None, threads: int | None = None) -> float:
+    """Postings per second through POST /v1/transactions from `clients` connections."""
+    with Server(workers, threads):
+        return _drive(_client, [(raw_key, account_ids, seconds, seed) for seed in range(clients)])
+
+
+def hold_cycles(raw_key: str, account_ids: list[str], seconds: float = 8.0) -> float:
+    """Hold cycles per second through the API, one client per account."""
+    with Server():
+        return _drive(_hold_client, [(raw_key, account_id, seconds, 0) for account_id in account_ids])
+
+
+GRID = [(1, 16), (2, 8), (3, 4), (3, 8), (5, 2), (5, 4), (8, 1), (8, 2)]
+
+
+def main() -> int:
+    import postings
+    from reconciliation import pgbench_baseline
+
+    seconds = float(os.environ.get("ZENTRA_BENCH_SECONDS", "8"))
+    recreate_database()
+    configure_django()
+    from django.core.management import call_command
+
+    from audit.actors import Actor
+    from backoffice.services.bootstrap import tenant_bootstrap
+
+    call_command("migrate", verbosity=0)
+    tenant, raw_key = tenant_bootstrap(slug="bench", name="Bench", currency="USD", actor=Actor.system("bench"))
+    accounts = postings.make_accounts(tenant, "http")
+    customers, _ = postings.funded_customers(tenant, "http holds", 4)
+    print(f"## Through the API (gunicorn, zentra/gunicorn_conf.py), {os.cpu_count()} cores, {seconds:.0f} s each")
+    print("| what | clients | per second | raw postings/s (pgbench, same clients) | ratio |")
+    print("|---|---:|---:|---:|---:|")
+    api = run(raw_key, accounts, clients=16, seconds=seconds)
+    raw16 = pgbench_baseline(seconds, clients=16) or 0
+    print(f"| POST /v1/transactions | 16 | {api:.0f} | {raw16:.0f} | {api / raw16 if raw16 else 0:.3f} |", flush=True)
+    cycles = hold_cycles(raw_key, customers, seconds=seconds)
+    raw4 = pgbench_baseline(seconds, clients=4) or 0
+    print(f"| hold cycles (place, release) | 4 | {cycles:.0f} | {raw4:.0f} | {cycles / raw4 if raw4 else 0:.3f} |")
+    if os.environ.get("ZENTRA_BENCH_GRID", "1") != "0":
+        print()
+        print("## gunicorn workers x threads, POST /v1/transactions from 16 clients")
+        print("| workers | threads | postings/s |")
+        print("|---:|---:|---:|")
+        for workers, threads in GRID:
+            rate = run(raw_key, accounts, clients=16, seconds=seconds, workers=workers, threads=threads)
+            print(f"| {workers} | {threads} | {rate:.0f} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
