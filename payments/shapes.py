@@ -97,7 +97,15 @@ class PolicyRuleBody(TypedDict):
 
 
 def payment_intent_body(intent: PaymentIntent) -> PaymentIntentBody:
-    decisions = PolicyDecision.objects.filter(intent_id=intent.id).order_by("id")
+    # A service that has just made the intent knows its (empty) trail: `known_trail` spares
+    # three reads; otherwise the trail is read here.
+    known = getattr(intent, "known_trail", None)
+    if known is not None:
+        transitions, decisions, attempts = known
+    else:
+        transitions = list(intent.transitions.order_by("at", "id"))
+        decisions = list(PolicyDecision.objects.filter(intent_id=intent.id).order_by("id"))
+        attempts = list(intent.provider_attempts.order_by("id"))
     return {
         "id": intent.id, "object": "payment_intent", "amount": intent.amount, "currency": intent.currency,
         "source_account": intent.source_account_id, "destination_account": intent.destination_account_id,
@@ -105,14 +113,14 @@ def payment_intent_body(intent: PaymentIntent) -> PaymentIntentBody:
         "hold": intent.hold_id, "route": intent.route_id,
         "provider_reference": intent.provider_reference or None, "failure_reason": intent.failure_reason or None,
         "transitions": [{"from": t.from_status or None, "to": t.to_status, "at": iso(t.at), "actor": t.actor,
-                         "reason": t.reason} for t in intent.transitions.order_by("at", "id")],
+                         "reason": t.reason} for t in transitions],
         "policy_decisions": [{"rule": d.rule_id or None, "kind": d.rule_kind,
-                              "outcome": d.outcome,  # type: ignore[typeddict-item]
+                              "outcome": d.outcome,
                               "reason": d.reason, "inputs": d.inputs, "at": iso(d.created_at)} for d in decisions],
         "provider_attempts": [{"route": a.route_id, "provider": a.provider_id, "outcome": a.outcome,
                                "reference": a.reference or None, "latency_ms": a.latency_ms,
                                "error": a.error or None, "at": iso(a.created_at)}
-                              for a in intent.provider_attempts.order_by("id")],
+                              for a in attempts],
         "metadata": intent.metadata, "created_at": iso(intent.created_at),
     }
 

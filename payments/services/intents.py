@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from audit.actors import Actor, acting_as
 from audit.context import current_request_id
+from audit.history import create_with_history
 from ledger.errors import CurrencyMismatch, PolicyDenied
 from ledger.locks import lock_account_with_system, lock_tenant_accounts
 from ledger.models import Account
@@ -57,10 +58,10 @@ def payment_intent_create(*, tenant: Tenant, amount: int, currency: str, source_
         intent = PaymentIntent(tenant=tenant, amount=amount, currency=currency, source_account_id=source_account_id,
                                destination_account_id=destination_account_id, rail=rail, metadata=metadata or {},
                                source_request_id=current_request_id() or "")
-        intent._change_reason = "created"  # type: ignore[attr-defined]
-        intent.save()
-        IntentTransition.objects.create(intent=intent, from_status="", to_status=intent.status, at=timezone.now(),
-                                        actor=str(actor), reason="created")
+        create_with_history(intent, reason="created")  # the intent and its history row in one statement
+        transition = IntentTransition.objects.create(intent=intent, from_status="", to_status=intent.status,
+                                                     at=timezone.now(), actor=str(actor), reason="created")
+        intent.known_trail = ([transition], [], [])  # type: ignore[attr-defined]
         intent_event(intent, "payment_intent.created", actor)
         return intent
 
@@ -71,7 +72,7 @@ def payment_intent_confirm(*, tenant: Tenant, intent_id: str, actor: Actor) -> P
     """Policy, then the hold, in one transaction; then the provider routes, after commit."""
     intent = with_lapsed_holds_retry(_confirm, tenant=tenant, intent_id=intent_id, actor=actor)
     if intent.status == PaymentIntent.PROCESSING:
-        intent = payment_intent_route(intent_id=intent.id, actor=actor)
+        intent = payment_intent_route(intent_id=intent.id, actor=actor, intent=intent)
     return intent
 
 

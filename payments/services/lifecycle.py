@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.utils import timezone
 
 from audit.actors import Actor
+from audit.history import save_with_history
 from ledger.locks import lock_holds
 from ledger.models import Hold
 from ledger.services.holds import hold_release_locked
@@ -39,17 +40,22 @@ def intent_move(intent: PaymentIntent, to: str, *, actor: Actor, reason: str = "
     """Move a locked intent to `to`, with its transition, history row and event."""
     if to not in ALLOWED_MOVES.get(intent.status, set()):
         raise InvalidStateTransition(f"Payment intent {intent.id} is {intent.status}; it cannot become {to}")
-    IntentTransition.objects.create(intent=intent, from_status=intent.status, to_status=to, at=timezone.now(),
-                                    actor=str(actor), reason=reason[:500])
+    transition = IntentTransition.objects.create(intent=intent, from_status=intent.status, to_status=to,
+                                                 at=timezone.now(), actor=str(actor), reason=reason[:500])
+    known = getattr(intent, "known_trail", None)
+    if known is not None:
+        known[0].append(transition)
     intent.status = to
-    intent._change_reason = reason or to  # type: ignore[attr-defined]
-    intent.save(update_fields=["status", *fields])
+    save_with_history(intent, ["status", *fields], reason=reason or to)  # the row and its history, one statement
     intent_event(intent, f"payment_intent.{to}", actor)
 
 
-def locked_intent(*, tenant: Tenant, intent_id: str, actor: Actor, action: str) -> PaymentIntent:
-    """The tenant's payment intent, row-locked for the caller's transaction."""
-    intent = tenant_object(PaymentIntent, intent_id, scope=Scope.of_tenant(tenant.id, actor),
+def locked_intent(*, tenant: Tenant, intent_id: str, actor: Actor, action: str,
+                  with_route: bool = False) -> PaymentIntent:
+    """The tenant's payment intent, row-locked for the caller's transaction (`with_route`: its
+    provider route read in the same statement, not locked)."""
+    intents = PaymentIntent.objects.select_related("route") if with_route else PaymentIntent.objects.all()
+    intent = tenant_object(intents, intent_id, scope=Scope.of_tenant(tenant.id, actor),
                            action=f"{action} payment intent", label="payment intent", lock=True)
     intent.tenant = tenant
     return intent

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
+from django.utils import timezone
 
 from audit.actors import Actor, acting_as
 from audit.context import current_request_id
@@ -54,13 +55,11 @@ def provider_event_receive(*, provider_id: str, body: bytes, signature: str) -> 
     if event_type not in EVENT_TYPES:
         raise ValidationFailed(f"Unknown provider event type {event_type!r}")
     with acting_as(actor):
-        try:
-            with transaction.atomic():
-                event = ProviderEvent.objects.create(provider=provider, external_id=str(external_id)[:100],
-                                                     type=event_type, payload=payload)
-        except IntegrityError:
+        event = _stored_once(provider, str(external_id)[:100], event_type, payload)
+        if event is None:
             return ProviderEvent.objects.get(provider=provider, external_id=str(external_id)[:100]), False
-        intent = locked_intent(tenant=provider.tenant, intent_id=str(intent_id), actor=actor, action="settle")
+        intent = locked_intent(tenant=provider.tenant, intent_id=str(intent_id), actor=actor, action="settle",
+                               with_route=True)
         route = intent.route
         if intent.status != PaymentIntent.PROCESSING or route is None or route.provider_id != provider.id \
                 or payload.get("reference") != intent.provider_reference:
@@ -78,6 +77,25 @@ def provider_event_receive(*, provider_id: str, body: bytes, signature: str) -> 
             event.outcome = "declined: hold released"
         event.save(update_fields=["intent", "outcome"])
         return event, True
+
+
+def _stored_once(provider: Provider, external_id: str, event_type: str, payload: dict) -> ProviderEvent | None:
+    """The event, stored; None when the provider sent this id before (provider_event_once):
+    one statement, where catching the unique violation would need a savepoint around it."""
+    received_at = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {ProviderEvent._meta.db_table} (provider_id, external_id, type, payload, intent_id, outcome, "
+            "received_at) VALUES (%s, %s, %s, %s::jsonb, NULL, '', %s) "
+            "ON CONFLICT (provider_id, external_id) DO NOTHING RETURNING id",
+            [provider.id, external_id, event_type, json.dumps(payload), received_at])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    event = ProviderEvent(id=row[0], provider=provider, external_id=external_id, type=event_type, payload=payload,
+                          outcome="", received_at=received_at)
+    event._state.adding, event._state.db = False, connection.alias
+    return event
 
 
 def _settle(intent: PaymentIntent, provider: Provider, actor: Actor, *, settled_at: datetime) -> None:

@@ -11,16 +11,19 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.actors import Actor, acting_as
+from audit.history import save_with_history
 
 from ..adapters import ProviderTimeout, ProviderUnavailable, adapter_for
 from ..models import PaymentIntent, ProviderAttempt, ProviderRoute
 from .lifecycle import intent_hold_release, intent_move
 
 
-def payment_intent_route(*, intent_id: str, actor: Actor) -> PaymentIntent:
+def payment_intent_route(*, intent_id: str, actor: Actor, intent: PaymentIntent | None = None) -> PaymentIntent:
     """Try the planned routes in order until one takes the payment. A route failing
-    `failure_threshold` times in a row is down for its cooldown (its circuit is open)."""
-    intent = PaymentIntent.objects.select_related("tenant").get(pk=intent_id)
+    `failure_threshold` times in a row is down for its cooldown (its circuit is open).
+    `intent`: the intent as its confirmation just committed it, which spares reading it again."""
+    if intent is None or intent.id != intent_id:
+        intent = PaymentIntent.objects.select_related("tenant").get(pk=intent_id)
     if intent.status != PaymentIntent.PROCESSING or intent.provider_reference:
         return intent
     for route_id in intent.route_plan:
@@ -55,16 +58,22 @@ def _attempt_record(intent: PaymentIntent, route: ProviderRoute, actor: Actor, *
                                    request={"amount": intent.amount, "currency": intent.currency, "rail": route.rail})
     if outcome == "route_down":
         return
-    locked = ProviderRoute.objects.select_for_update().get(pk=route.pk)
+    routes = ProviderRoute.objects.select_for_update().filter(pk=route.pk)
+    if outcome not in ("error", "timeout"):
+        # An answer closes the circuit: a route already closed (the usual case) has nothing to
+        # change, and is neither locked nor given a history row.
+        routes = routes.exclude(consecutive_failures=0, down_until=None)
+    locked = routes.first()
+    if locked is None:
+        return
     if outcome in ("error", "timeout"):
         locked.consecutive_failures += 1
         if locked.consecutive_failures >= locked.failure_threshold:
             locked.down_until = timezone.now() + timedelta(seconds=locked.cooldown_seconds)
     else:
         locked.consecutive_failures, locked.down_until = 0, None
-    locked._change_reason = f"attempt: {outcome} on {intent.id}"  # type: ignore[attr-defined]
     with acting_as(actor):  # the route's history names who made the payment that tried it
-        locked.save(update_fields=["consecutive_failures", "down_until"])
+        save_with_history(locked, ["consecutive_failures", "down_until"], reason=f"attempt: {outcome} on {intent.id}")
 
 
 @transaction.atomic(durable=True)
@@ -73,8 +82,7 @@ def _accepted(*, intent_id: str, route: ProviderRoute, reference: str, actor: Ac
         intent = PaymentIntent.objects.select_for_update(of=("self",)).select_related("tenant").get(pk=intent_id)
         if intent.status == PaymentIntent.PROCESSING and not intent.provider_reference:
             intent.route, intent.provider_reference = route, reference
-            intent._change_reason = f"accepted by {route.provider.name}"  # type: ignore[attr-defined]
-            intent.save(update_fields=["route", "provider_reference"])
+            save_with_history(intent, ["route", "provider_reference"], reason=f"accepted by {route.provider.name}")
         return intent
 
 
