@@ -76,7 +76,7 @@ def save_many_with_history(instances: Sequence[models.Model], update_fields: lis
              *((str(field.column), field.db_type(connection) or "varchar") for field in set_fields)]
     rows = [[instance.pk, *(getattr(instance, field.attname) for field in set_fields)] for instance in instances]
     assignments = ", ".join(f'"{field.column}" = given."{field.column}"' for field in set_fields)
-    tracked = [f.column for f in history_model._meta.local_fields if f.column not in _HISTORY_OWN_COLUMNS]
+    tracked = [str(f.column) for f in history_model._meta.local_fields if f.column not in _HISTORY_OWN_COLUMNS]
     actor = current_actor()
     columns = [*tracked, "history_date", "history_change_reason", "history_type", "history_user_id", "history_actor"]
     selected = [f'updated."{column}"' for column in tracked] + ["%s", "%s", "'~'", "%s", "%s"]
@@ -98,7 +98,7 @@ def create_with_history(instance: models.Model, *, reason: str) -> None:
     opts = model._meta
     fields = [field for field in opts.concrete_fields]
     values = [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
-    tracked = [f.column for f in history_model._meta.local_fields if f.column not in _HISTORY_OWN_COLUMNS]
+    tracked = [str(f.column) for f in history_model._meta.local_fields if f.column not in _HISTORY_OWN_COLUMNS]
     actor = current_actor()
     columns = [*tracked, "history_date", "history_change_reason", "history_type", "history_user_id", "history_actor"]
     selected = [f'inserted."{column}"' for column in tracked] + ["%s", "%s", "'+'", "%s", "%s"]
