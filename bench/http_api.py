@@ -25,6 +25,18 @@ from common import BENCH_URL, ROOT, configure_django, recreate_database
 PORT = int(os.environ.get("ZENTRA_BENCH_PORT", "8765"))
 
 
+def _post(conn: http.client.HTTPConnection, raw_key: str, path: str, body: dict, expect: int) -> dict:
+    """One write through the API, with its own Idempotency-Key; anything but `expect` stops the bench."""
+    conn.request("POST", path, body=json.dumps(body), headers={
+        "Authorization": f"Bearer {raw_key}", "Content-Type": "application/json",
+        "Idempotency-Key": f"bench-{uuid.uuid4()}"})
+    response = conn.getresponse()
+    answer = response.read()
+    if response.status != expect:
+        raise RuntimeError(f"POST {path} answered {response.status}: {answer[:300]!r}")
+    return json.loads(answer)
+
+
 def _client(args) -> int:
     raw_key, account_ids, seconds, seed = args
     rng = random.Random(seed)
@@ -34,15 +46,9 @@ def _client(args) -> int:
     while time.perf_counter() < deadline:
         source, target = rng.sample(account_ids, 2)
         amount = rng.randint(1, 10_000)
-        body = json.dumps({"entries": [{"account": source, "direction": "debit", "amount": amount},
-                                       {"account": target, "direction": "credit", "amount": amount}]})
-        conn.request("POST", "/v1/transactions", body=body, headers={
-            "Authorization": f"Bearer {raw_key}", "Content-Type": "application/json",
-            "Idempotency-Key": f"bench-{uuid.uuid4()}"})
-        response = conn.getresponse()
-        answer = response.read()
-        if response.status != 201:
-            raise RuntimeError(f"POST /v1/transactions answered {response.status}: {answer[:300]!r}")
+        _post(conn, raw_key, "/v1/transactions", {"entries": [
+            {"account": source, "direction": "debit", "amount": amount},
+            {"account": target, "direction": "credit", "amount": amount}]}, 201)
         done += 1
     conn.close()
     return done
@@ -62,23 +68,11 @@ def _hold_client(args) -> int:
     """Hold cycles: place a hold on the client's own account, then release it."""
     raw_key, account_id, seconds, _ = args
     conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
-    headers = {"Authorization": f"Bearer {raw_key}", "Content-Type": "application/json"}
     done = 0
     deadline = time.perf_counter() + seconds
     while time.perf_counter() < deadline:
-        conn.request("POST", "/v1/holds", body=json.dumps({"account": account_id, "amount": 100, "expires_in": 3600}),
-                     headers={**headers, "Idempotency-Key": f"bench-{uuid.uuid4()}"})
-        response = conn.getresponse()
-        answer = response.read()
-        if response.status != 201:
-            raise RuntimeError(f"POST /v1/holds answered {response.status}: {answer[:300]!r}")
-        hold_id = json.loads(answer)["id"]
-        conn.request("POST", f"/v1/holds/{hold_id}/release", body="{}",
-                     headers={**headers, "Idempotency-Key": f"bench-{uuid.uuid4()}"})
-        response = conn.getresponse()
-        answer = response.read()
-        if response.status != 200:
-            raise RuntimeError(f"release answered {response.status}: {answer[:300]!r}")
+        hold = _post(conn, raw_key, "/v1/holds", {"account": account_id, "amount": 100, "expires_in": 3600}, 201)
+        _post(conn, raw_key, f"/v1/holds/{hold['id']}/release", {}, 200)
         done += 1
     conn.close()
     return done
