@@ -54,16 +54,30 @@ def _history_model(model: type[models.Model]) -> type[models.Model]:
     return model.history.model  # type: ignore[attr-defined]
 
 
-def save_with_history(instance: models.Model, update_fields: list[str], *, reason: str) -> None:
+Alongside = tuple[str, list[Any]]
+"""Another write (an INSERT's SQL and parameters) to send in the same statement."""
+
+
+def _with_alongside(sql: str, alongside: Alongside | None) -> tuple[str, list[Any]]:
+    # A data-modifying CTE runs whether or not the rest of the statement reads it.
+    if alongside is None:
+        return sql, []
+    return f"WITH alongside AS ({alongside[0]}), " + sql.removeprefix("WITH "), list(alongside[1])
+
+
+def save_with_history(instance: models.Model, update_fields: list[str], *, reason: str,
+                      alongside: Alongside | None = None) -> None:
     """UPDATE the row's `update_fields` and INSERT its history row in one statement.
 
     The same history row simple-history's post_save would write (every tracked column as it
     now stands, the date, the reason, the actor), one round trip instead of two: services on
-    the hot path (a hold's capture) use it. Must run inside the caller's transaction."""
-    save_many_with_history([instance], update_fields, reason=reason)
+    the hot path (a hold's capture) use it; `alongside` rides in the same statement (a payment
+    intent's transition row). Must run inside the caller's transaction."""
+    save_many_with_history([instance], update_fields, reason=reason, alongside=alongside)
 
 
-def save_many_with_history(instances: Sequence[models.Model], update_fields: list[str], *, reason: str) -> None:
+def save_many_with_history(instances: Sequence[models.Model], update_fields: list[str], *, reason: str,
+                           alongside: Alongside | None = None) -> None:
     """save_with_history for many rows of one model (the expiry job's batch): one statement,
     the new values travelling as one JSON parameter."""
     if not instances:
@@ -85,12 +99,13 @@ def save_many_with_history(instances: Sequence[models.Model], update_fields: lis
            f'WHERE target."{opts.pk.column}" = given."{opts.pk.column}" RETURNING target.*) '
            f'INSERT INTO "{history_model._meta.db_table}" ({_quoted(columns)}) '
            f'SELECT {", ".join(selected)} FROM updated')
+    sql, first = _with_alongside(sql, alongside)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [rows_param(given, rows), timezone.now(), reason,
+        cursor.execute(sql, [*first, rows_param(given, rows), timezone.now(), reason,
                              actor.user_id if actor else None, str(actor) if actor else ""])
 
 
-def create_with_history(instance: models.Model, *, reason: str) -> None:
+def create_with_history(instance: models.Model, *, reason: str, alongside: Alongside | None = None) -> None:
     """INSERT the new row and its history row ('+') in one statement: save_with_history's twin
     for a row that is born on the hot path (a hold). Must run inside the caller's transaction."""
     model = type(instance)
@@ -106,8 +121,9 @@ def create_with_history(instance: models.Model, *, reason: str) -> None:
            f'VALUES ({", ".join(["%s"] * len(fields))}) RETURNING *) '
            f'INSERT INTO "{history_model._meta.db_table}" ({_quoted(columns)}) '
            f'SELECT {", ".join(selected)} FROM inserted')
+    sql, first = _with_alongside(sql, alongside)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*values, timezone.now(), reason, actor.user_id if actor else None,
+        cursor.execute(sql, [*first, *values, timezone.now(), reason, actor.user_id if actor else None,
                              str(actor) if actor else ""])
     instance._state.adding = False
     instance._state.db = "default"

@@ -117,6 +117,23 @@ def holds_of(tenant: Tenant) -> QuerySet[Hold]:
     return holds_with_transaction_refs(Hold.objects.filter(tenant=tenant))
 
 
+_system_account_ids: dict[tuple[str, str, str], str] = {}
+
+
+def system_account_id(tenant_id: str, currency: str, account_type: str) -> str | None:
+    """The id of the tenant's system account of `account_type` in `currency`, remembered by
+    the process once found: a tenant has at most one (account_one_system_account_per_type),
+    and an account is never deleted, so the id cannot change. A miss is not remembered."""
+    key = (tenant_id, currency, account_type)
+    if key not in _system_account_ids:
+        found = (Account.objects.filter(tenant_id=tenant_id, currency=currency, account_type=account_type,
+                                        is_system=True).values_list("id", flat=True).first())
+        if found is None:
+            return None
+        _system_account_ids[key] = found
+    return _system_account_ids[key]
+
+
 def reserve_account_of(tenant: Tenant, currency: str) -> Account | None:
     return Account.objects.filter(tenant=tenant, currency=currency, account_type="reserve", is_system=True).first()
 

@@ -97,15 +97,15 @@ class PolicyRuleBody(TypedDict):
 
 
 def payment_intent_body(intent: PaymentIntent) -> PaymentIntentBody:
-    # A service that has just made the intent knows its (empty) trail: `known_trail` spares
-    # three reads; otherwise the trail is read here.
-    known = getattr(intent, "known_trail", None)
-    if known is not None:
-        transitions, decisions, attempts = known
-    else:
-        transitions = list(intent.transitions.order_by("at", "id"))
-        decisions = list(PolicyDecision.objects.filter(intent_id=intent.id).order_by("id"))
-        attempts = list(intent.provider_attempts.order_by("id"))
+    # What the services already hold of the intent's trail (loaded with its lock, or made by
+    # them: payments.services.lifecycle.IntentTrail) is not read again.
+    trail = getattr(intent, "trail", None)
+    transitions = (trail.transitions if trail is not None and trail.transitions is not None
+                   else list(intent.transitions.order_by("at", "id")))
+    attempts = (trail.attempts if trail is not None and trail.attempts is not None
+                else list(intent.provider_attempts.order_by("id")))
+    decisions = (trail.decisions if trail is not None and trail.decisions is not None
+                 else list(PolicyDecision.objects.filter(intent_id=intent.id).order_by("id")))
     return {
         "id": intent.id, "object": "payment_intent", "amount": intent.amount, "currency": intent.currency,
         "source_account": intent.source_account_id, "destination_account": intent.destination_account_id,
@@ -115,7 +115,7 @@ def payment_intent_body(intent: PaymentIntent) -> PaymentIntentBody:
         "transitions": [{"from": t.from_status or None, "to": t.to_status, "at": iso(t.at), "actor": t.actor,
                          "reason": t.reason} for t in transitions],
         "policy_decisions": [{"rule": d.rule_id or None, "kind": d.rule_kind,
-                              "outcome": d.outcome,
+                              "outcome": d.outcome,  # type: ignore[typeddict-item]
                               "reason": d.reason, "inputs": d.inputs, "at": iso(d.created_at)} for d in decisions],
         "provider_attempts": [{"route": a.route_id, "provider": a.provider_id, "outcome": a.outcome,
                                "reference": a.reference or None, "latency_ms": a.latency_ms,

@@ -28,7 +28,14 @@ from tenants.models import Tenant
 from zentra.errors import InvalidStateTransition, ValidationFailed
 
 from ..models import IntentTransition, PaymentIntent, PolicyDecision
-from .lifecycle import ALLOWED_MOVES, intent_event, intent_hold_release, intent_move, locked_intent
+from .lifecycle import (
+    ALLOWED_MOVES,
+    IntentTrail,
+    intent_event,
+    intent_hold_release,
+    intent_move,
+    locked_intent,
+)
 from .policy import policy_evaluate
 from .routing import payment_intent_route
 
@@ -59,9 +66,11 @@ def payment_intent_create(*, tenant: Tenant, amount: int, currency: str, source_
                                destination_account_id=destination_account_id, rail=rail, metadata=metadata or {},
                                source_request_id=current_request_id() or "")
         create_with_history(intent, reason="created")  # the intent and its history row in one statement
+        # Its own statement: the row-level security policy of transitions looks the intent up,
+        # and a statement's CTEs do not see the rows their siblings insert.
         transition = IntentTransition.objects.create(intent=intent, from_status="", to_status=intent.status,
                                                      at=timezone.now(), actor=str(actor), reason="created")
-        intent.known_trail = ([transition], [], [])  # type: ignore[attr-defined]
+        intent.trail = IntentTrail(transitions=[transition], attempts=[], decisions=[])  # type: ignore[attr-defined]
         intent_event(intent, "payment_intent.created", actor)
         return intent
 

@@ -7,10 +7,18 @@ history row, inside the caller's transaction (which holds the intent's row lock)
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db.models import OuterRef
+from django.db.models.functions import JSONObject
 from django.utils import timezone
 
 from audit.actors import Actor
-from audit.history import save_with_history
+from audit.history import Alongside, save_with_history
 from ledger.locks import lock_holds
 from ledger.models import Hold
 from ledger.services.holds import hold_release_locked
@@ -19,7 +27,7 @@ from tenants.selectors import Scope, tenant_object
 from webhooks.services.outbox import event_emit
 from zentra.errors import InvalidStateTransition
 
-from ..models import IntentTransition, PaymentIntent
+from ..models import IntentTransition, PaymentIntent, ProviderAttempt
 from ..shapes import payment_intent_body
 
 ALLOWED_MOVES = {
@@ -40,24 +48,75 @@ def intent_move(intent: PaymentIntent, to: str, *, actor: Actor, reason: str = "
     """Move a locked intent to `to`, with its transition, history row and event."""
     if to not in ALLOWED_MOVES.get(intent.status, set()):
         raise InvalidStateTransition(f"Payment intent {intent.id} is {intent.status}; it cannot become {to}")
-    transition = IntentTransition.objects.create(intent=intent, from_status=intent.status, to_status=to,
-                                                 at=timezone.now(), actor=str(actor), reason=reason[:500])
-    known = getattr(intent, "known_trail", None)
-    if known is not None:
-        known[0].append(transition)
+    transition = IntentTransition(intent_id=intent.id, from_status=intent.status, to_status=to, at=timezone.now(),
+                                  actor=str(actor), reason=reason[:500])
+    trail = getattr(intent, "trail", None)
+    if trail is not None and trail.transitions is not None:
+        trail.transitions.append(transition)
     intent.status = to
-    save_with_history(intent, ["status", *fields], reason=reason or to)  # the row and its history, one statement
+    # The transition, the intent and its history row: one statement.
+    save_with_history(intent, ["status", *fields], reason=reason or to, alongside=transition_insert(transition))
     intent_event(intent, f"payment_intent.{to}", actor)
+
+
+@dataclass
+class IntentTrail:
+    """The part of an intent's trail a service already holds (None: not held, read when its
+    public shape is built). Carried as `intent.trail`, kept current by the moves."""
+
+    transitions: list[IntentTransition] | None = None
+    attempts: list[ProviderAttempt] | None = None
+    decisions: list[Any] | None = None  # on the evidence connection: never loaded with the lock
+
+
+def _as_json(*columns: str) -> JSONObject:
+    return JSONObject(**{column: column for column in columns})
+
+
+# The intent's transitions and provider attempts, read in the statement that locks it.
+_TRAIL = {
+    "trail_transitions": ArraySubquery(IntentTransition.objects.filter(intent_id=OuterRef("pk")).order_by("at", "id")
+                                       .values(row=_as_json("from_status", "to_status", "at", "actor", "reason"))),
+    "trail_attempts": ArraySubquery(ProviderAttempt.objects.filter(intent_id=OuterRef("pk")).order_by("id")
+                                    .values(row=_as_json("route_id", "provider_id", "outcome", "reference",
+                                                         "latency_ms", "error", "created_at"))),
+}
+
+
+def _trail_of(intent: PaymentIntent) -> IntentTrail:
+    def rows(name: str) -> list[dict]:
+        return [json.loads(row) if isinstance(row, str) else row for row in getattr(intent, name)]
+
+    return IntentTrail(
+        transitions=[IntentTransition(intent_id=intent.id, from_status=row["from_status"], to_status=row["to_status"],
+                                      at=datetime.fromisoformat(row["at"]), actor=row["actor"], reason=row["reason"])
+                     for row in rows("trail_transitions")],
+        attempts=[ProviderAttempt(intent_id=intent.id, route_id=row["route_id"], provider_id=row["provider_id"],
+                                  outcome=row["outcome"], reference=row["reference"], latency_ms=row["latency_ms"],
+                                  error=row["error"], created_at=datetime.fromisoformat(row["created_at"]))
+                  for row in rows("trail_attempts")])
+
+
+def transition_insert(transition: IntentTransition) -> Alongside:
+    """The transition's INSERT, to travel with the intent's own write (audit.history)."""
+    return (f"INSERT INTO {IntentTransition._meta.db_table} (intent_id, from_status, to_status, at, actor, reason) "
+            "VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
+            [transition.intent_id, transition.from_status, transition.to_status, transition.at, transition.actor,
+             transition.reason])
 
 
 def locked_intent(*, tenant: Tenant, intent_id: str, actor: Actor, action: str,
                   with_route: bool = False) -> PaymentIntent:
-    """The tenant's payment intent, row-locked for the caller's transaction (`with_route`: its
-    provider route read in the same statement, not locked)."""
-    intents = PaymentIntent.objects.select_related("route") if with_route else PaymentIntent.objects.all()
+    """The tenant's payment intent, row-locked for the caller's transaction, with its trail
+    (`intent.trail`) read in the same statement (`with_route`: its provider route too, not
+    locked)."""
+    intents = PaymentIntent.objects.annotate(**_TRAIL)
+    if with_route:
+        intents = intents.select_related("route")
     intent = tenant_object(intents, intent_id, scope=Scope.of_tenant(tenant.id, actor),
                            action=f"{action} payment intent", label="payment intent", lock=True)
     intent.tenant = tenant
+    intent.trail = _trail_of(intent)  # type: ignore[attr-defined]
     return intent
 
 

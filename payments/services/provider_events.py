@@ -16,8 +16,9 @@ from django.utils import timezone
 from audit.actors import Actor, acting_as
 from audit.context import current_request_id
 from audit.services.evidence import access_denial_record
-from ledger.locks import lock_holds, lock_tenant_accounts
-from ledger.models import CREDIT, DEBIT, Account, Hold
+from ledger.locks import lock_tenant_hold_with_accounts
+from ledger.models import CREDIT, DEBIT, Hold
+from ledger.selectors import system_account_id
 from ledger.services.holds import hold_capture_locked
 from ledger.services.postings import EntryInput, post_entries
 from zentra.errors import InvalidStateTransition, NotFound, ValidationFailed
@@ -99,16 +100,17 @@ def _stored_once(provider: Provider, external_id: str, event_type: str, payload:
 
 
 def _settle(intent: PaymentIntent, provider: Provider, actor: Actor, *, settled_at: datetime) -> None:
-    (hold,) = lock_holds([intent.hold_id])  # type: ignore[list-item]
+    settlement_id = system_account_id(intent.tenant_id, intent.currency, "settlement")
+    if settlement_id is None:
+        raise InvalidStateTransition(f"Tenant {intent.tenant_id} has no settlement account in {intent.currency}")
+    # The hold, then every account the two postings touch, locked in one statement, in order.
+    hold, locked = lock_tenant_hold_with_accounts(
+        tenant_id=intent.tenant_id, hold_id=str(intent.hold_id), actor=actor, action="settle payment intent",
+        also=[(settlement_id, "settlement"), (intent.destination_account_id, "destination_account")])
     if hold.status != Hold.ACTIVE:
         raise InvalidStateTransition(f"Hold {hold.id} of {intent.id} is {hold.status}; nothing to settle")
-    settlement = Account.objects.get(tenant=intent.tenant, currency=intent.currency, account_type="settlement",
-                                     is_system=True)
-    # Every account the two postings touch, locked once, together, in key order.
-    locked = lock_tenant_accounts(tenant_id=intent.tenant_id, actor=actor, action="settle payment intent",
-                                  wanted=[(hold.reserve_account_id, "hold"), (hold.account_id, "hold"),
-                                          (settlement.id, "settlement"),
-                                          (intent.destination_account_id, "destination_account")])
+    hold.tenant = intent.tenant
+    settlement = locked[settlement_id]
     hold_capture_locked(hold=hold, destination=locked[settlement.id], actor=actor, reason=f"settled {intent.id}",
                         payment_intent_id=intent.id, locked=locked)
     txn = post_entries(tenant=intent.tenant, actor=actor, kind="settlement", payment_intent_id=intent.id,

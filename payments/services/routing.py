@@ -1,6 +1,7 @@
 """Carrying a processing payment to a provider: the planned routes in order, each try recorded,
 with a circuit breaker per route. No database transaction stays open across a provider call:
-each attempt and each outcome is its own short transaction."""
+after each call, its attempt is one short transaction (an accepting one together with the
+intent's acceptance), and a failure of the intent another."""
 
 from __future__ import annotations
 
@@ -43,8 +44,7 @@ def payment_intent_route(*, intent_id: str, actor: Actor, intent: PaymentIntent 
             continue
         latency = int((time.monotonic() - started) * 1000)
         if result.accepted:
-            _attempt_record(intent, route, actor, outcome="accepted", latency_ms=latency, reference=result.reference)
-            return _accepted(intent_id=intent.id, route=route, reference=result.reference, actor=actor)
+            return _accepted(intent=intent, route=route, reference=result.reference, latency_ms=latency, actor=actor)
         _attempt_record(intent, route, actor, outcome="declined", latency_ms=latency, error=result.reason)
         return _fail(intent_id=intent.id, actor=actor, reason=result.reason)
     return _fail(intent_id=intent.id, actor=actor, reason="no provider route accepted the payment")
@@ -53,6 +53,12 @@ def payment_intent_route(*, intent_id: str, actor: Actor, intent: PaymentIntent 
 @transaction.atomic
 def _attempt_record(intent: PaymentIntent, route: ProviderRoute, actor: Actor, *, outcome: str, latency_ms: int,
                     error: str = "", reference: str = "") -> None:
+    _attempt_write(intent, route, actor, outcome=outcome, latency_ms=latency_ms, error=error, reference=reference)
+
+
+def _attempt_write(intent: PaymentIntent, route: ProviderRoute, actor: Actor, *, outcome: str, latency_ms: int,
+                   error: str = "", reference: str = "") -> None:
+    """The attempt's row, and its route's circuit, inside the caller's transaction."""
     ProviderAttempt.objects.create(intent=intent, route=route, provider=route.provider, outcome=outcome,
                                    latency_ms=latency_ms, error=error[:500], reference=reference,
                                    request={"amount": intent.amount, "currency": intent.currency, "rail": route.rail})
@@ -77,9 +83,12 @@ def _attempt_record(intent: PaymentIntent, route: ProviderRoute, actor: Actor, *
 
 
 @transaction.atomic(durable=True)
-def _accepted(*, intent_id: str, route: ProviderRoute, reference: str, actor: Actor) -> PaymentIntent:
+def _accepted(*, intent: PaymentIntent, route: ProviderRoute, reference: str, latency_ms: int,
+              actor: Actor) -> PaymentIntent:
+    """The accepting attempt and the intent's acceptance: one transaction, after the call."""
+    _attempt_write(intent, route, actor, outcome="accepted", latency_ms=latency_ms, reference=reference)
     with acting_as(actor):
-        intent = PaymentIntent.objects.select_for_update(of=("self",)).select_related("tenant").get(pk=intent_id)
+        intent = PaymentIntent.objects.select_for_update(of=("self",)).select_related("tenant").get(pk=intent.id)
         if intent.status == PaymentIntent.PROCESSING and not intent.provider_reference:
             intent.route, intent.provider_reference = route, reference
             save_with_history(intent, ["route", "provider_reference"], reason=f"accepted by {route.provider.name}")
