@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PORT ?= 8000
 
-.PHONY: install lock lint run serve demo-env test bench bench-console bench-reconciliation bench-expiry bench-webhooks bench-api screenshots migrate services browser clean
+.PHONY: install lock lint run serve demo-env test bench bench-console bench-reconciliation bench-expiry bench-webhooks bench-api bench-services screenshots migrate services browser clean
 
 install: $(STAMP)
 
@@ -90,6 +90,10 @@ bench-expiry: install services
 # workers x threads grid behind zentra/gunicorn_conf.py's defaults (ZENTRA_BENCH_GRID=0 skips it).
 bench-api: install services
 	ZENTRA_BENCH_DATABASE=zentra_bench_api $(PY) bench/http_api.py
+
+# Hold cycles and payment intents through the services, at 1 and 4 processes.
+bench-services: install services
+	ZENTRA_BENCH_DATABASE=zentra_bench_services $(PY) bench/services.py
 
 # Webhook delivery throughput and the outbox's cost to a posting (ZENTRA_BENCH_DELIVERIES, 5,000).
 bench-webhooks: install services
