@@ -47,6 +47,20 @@ def recreate_database() -> None:
         conn.execute(f'CREATE DATABASE "{BENCH_DATABASE}"')
 
 
+def fresh_bench_tenant():
+    """A recreated throwaway database, migrated, with one bootstrapped tenant: (tenant, raw API
+    key). The start of every bench command that runs alone."""
+    recreate_database()
+    configure_django()
+    from django.core.management import call_command
+
+    from audit.actors import Actor
+    from backoffice.services.bootstrap import tenant_bootstrap
+
+    call_command("migrate", verbosity=0)
+    return tenant_bootstrap(slug="bench", name="Bench", currency="USD", actor=Actor.system("bench"))
+
+
 def median_ms(samples: list[float]) -> float:
     return statistics.median(samples) * 1000
 

@@ -15,7 +15,7 @@ import time
 from datetime import timedelta
 
 import postings
-from common import configure_django, recreate_database
+from common import configure_django, fresh_bench_tenant
 
 
 def _holds_worker(args) -> dict:
@@ -177,15 +177,7 @@ def main() -> int:
 
     count = int(os.environ.get("ZENTRA_BENCH_EXPIRED_HOLDS", "100000"))
     seconds = float(os.environ.get("ZENTRA_BENCH_SECONDS", "8"))
-    recreate_database()
-    configure_django()
-    from django.core.management import call_command
-
-    from audit.actors import Actor
-    from backoffice.services.bootstrap import tenant_bootstrap
-
-    call_command("migrate", verbosity=0)
-    tenant, _ = tenant_bootstrap(slug="bench", name="Bench", currency="USD", actor=Actor.system("bench"))
+    tenant, _ = fresh_bench_tenant()
     seed_expired_holds(tenant, count)
     expired, elapsed = expiry_rate(2)
     raw = pgbench_baseline(seconds, clients=2)

@@ -20,7 +20,7 @@ import sys
 import time
 import uuid
 
-from common import BENCH_URL, ROOT, configure_django, recreate_database
+from common import BENCH_URL, ROOT, fresh_bench_tenant
 
 PORT = int(os.environ.get("ZENTRA_BENCH_PORT", "8765"))
 
@@ -138,15 +138,7 @@ def main() -> int:
     from reconciliation import pgbench_baseline
 
     seconds = float(os.environ.get("ZENTRA_BENCH_SECONDS", "8"))
-    recreate_database()
-    configure_django()
-    from django.core.management import call_command
-
-    from audit.actors import Actor
-    from backoffice.services.bootstrap import tenant_bootstrap
-
-    call_command("migrate", verbosity=0)
-    tenant, raw_key = tenant_bootstrap(slug="bench", name="Bench", currency="USD", actor=Actor.system("bench"))
+    tenant, raw_key = fresh_bench_tenant()
     accounts = postings.make_accounts(tenant, "http")
     customers, _ = postings.funded_customers(tenant, "http holds", 4)
     print(f"## Through the API (gunicorn, zentra/gunicorn_conf.py), {os.cpu_count()} cores, {seconds:.0f} s each")

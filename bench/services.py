@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import sys
 
-from common import configure_django, recreate_database
+from common import fresh_bench_tenant
 
 
 def main() -> int:
@@ -17,15 +17,7 @@ def main() -> int:
     from reconciliation import pgbench_baseline
 
     seconds = float(os.environ.get("ZENTRA_BENCH_SECONDS", "8"))
-    recreate_database()
-    configure_django()
-    from django.core.management import call_command
-
-    from audit.actors import Actor
-    from backoffice.services.bootstrap import tenant_bootstrap
-
-    call_command("migrate", verbosity=0)
-    tenant, _ = tenant_bootstrap(slug="bench", name="Bench", currency="USD", actor=Actor.system("bench"))
+    tenant, _ = fresh_bench_tenant()
     print("| measurement | processes | per second | raw SQL postings/s | ratio | pgbench, same clients |")
     print("|---|---:|---:|---:|---:|---:|")
     for row in holds.run(tenant, seconds=seconds):
