@@ -1,6 +1,6 @@
 """Sending deliveries: claim with a lease, sign, POST, record the attempt, schedule the retry.
 
-Each attempt resolves the endpoint's host once, checks every address it got, and connects only
+Each batch resolves each endpoint's host once, checks every address it got, and connects only
 to those (webhooks/transport.py); an address refused then is a failed attempt like any network
 error (status 0, the reason in `error`), retried on the usual schedule, and nothing is sent.
 
@@ -118,22 +118,13 @@ def _tls_context_for(cert_file: str | None, cert_dir: str | None) -> ssl.SSLCont
     return ssl.create_default_context()
 
 
-def _client(endpoint: WebhookEndpoint, resolve: Resolver, *, connections: int = 1) -> httpx.Client:
+def _client(endpoint: WebhookEndpoint, resolve: Resolver, *, connections: int) -> httpx.Client:
     """A client that reaches only the endpoint's addresses as resolved and checked now
     (AddressRefused otherwise), keeping up to `connections` of them alive between requests."""
     target = url_target(endpoint.url, resolve=resolve)
     return httpx.Client(transport=PinnedTransport(target, verify=_tls_context(), limits=httpx.Limits(
         max_connections=connections, max_keepalive_connections=connections)),
         timeout=settings.ZENTRA_WEBHOOK_TIMEOUT_SECONDS, follow_redirects=False)
-
-
-def _send(delivery: Delivery, body: bytes, resolve: Resolver) -> Outcome:
-    started = time.monotonic()
-    try:
-        with _client(delivery.endpoint, resolve) as client:
-            return _post(client, delivery, body)
-    except AddressRefused as exc:
-        return _failed(started, _signed_headers(delivery, body), f"address refused: {exc}")
 
 
 def _failed(started: float, headers: dict, error: str) -> Outcome:
@@ -180,17 +171,13 @@ def _next_delay(attempt_number: int, outcome: Outcome) -> float | None:
 
 
 def delivery_attempt(*, delivery_id: str, owner: str, resolve: Resolver = system_resolve) -> DeliveryAttempt | None:
-    """Send one claimed delivery and record the outcome. Returns None when the claim is no
-    longer ours (another relay took it after our lease ran out) or nothing is due. `resolve`
-    turns the endpoint's host into addresses (the system resolver; tests script their own)."""
-    delivery = (Delivery.objects.select_related("endpoint", "event", "tenant")
-                .filter(pk=delivery_id, lease_owner=owner, status=Delivery.PENDING).first())
-    if delivery is None:
+    """Send one claimed delivery and record the outcome: deliveries_send with a batch of one,
+    returning the attempt it recorded. None when the claim is no longer ours (another relay
+    took it after our lease ran out) or nothing is due. `resolve` turns the endpoint's host
+    into addresses (the system resolver; tests script their own)."""
+    if not deliveries_send(delivery_ids=[delivery_id], owner=owner, resolve=resolve):
         return None
-    body = json.dumps(event_body(delivery.event), separators=(",", ":")).encode()
-    attempted_at = timezone.now()
-    outcome = _send(delivery, body, resolve)
-    return _record(delivery_id=delivery_id, owner=owner, attempted_at=attempted_at, outcome=outcome)
+    return DeliveryAttempt.objects.filter(delivery_id=delivery_id).order_by("-number").first()
 
 
 @transaction.atomic
