@@ -111,7 +111,7 @@ def _settle(intent: PaymentIntent, provider: Provider, actor: Actor, *, settled_
         raise InvalidStateTransition(f"Hold {hold.id} of {intent.id} is {hold.status}; nothing to settle")
     hold.tenant = intent.tenant
     settlement = locked[settlement_id]
-    hold_capture_locked(hold=hold, destination=locked[settlement.id], actor=actor, reason=f"settled {intent.id}",
+    hold_capture_locked(hold=hold, destination=settlement, actor=actor, reason=f"settled {intent.id}",
                         payment_intent_id=intent.id, locked=locked)
     txn = post_entries(tenant=intent.tenant, actor=actor, kind="settlement", payment_intent_id=intent.id,
                        locked=locked, description=f"Settlement of {intent.id} to the merchant",
