@@ -7,11 +7,18 @@ one hold queue on the hold row, so exactly one resolution wins.
 
 Locks are taken within the caller's tenant: a row of another tenant is never locked, it is
 missing, and the caller answers 404 through the one tenant-scoped lookup (tenants.selectors).
+
+Hot accounts (ARCHITECTURE.md) are several rows: the database function ledger_account_rows
+(migration 0017) turns the accounts a posting names into the rows it locks, in the same
+statement as the lock: a credit locks the one shard `pick` chooses (from the hold, intent or
+payout the posting belongs to, so its later steps meet the same shard), a debit that needs the
+whole balance (`whole`) locks every shard. Results are keyed by row id.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import hashlib
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -24,33 +31,72 @@ from tenants.selectors import Scope, first_missing, object_not_found, tenant_obj
 from .models import Account, Hold, LedgerTransaction
 from .selectors import holds_with_transaction_refs
 
-_ACCOUNTS = f"SELECT * FROM {Account._meta.db_table} WHERE id = ANY(%s) {{tenant}} ORDER BY id {{lock}}"
+
+def shard_pick(key: str) -> int:
+    """A stable, non-negative 63-bit number from a key: the shard of an account a posting of
+    that key credits is this modulo the account's shard count."""
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big") >> 1
 
 
-def lock_accounts(account_ids: Iterable[str], *, tenant_id: str | None = None, lock: bool = True) -> dict[str, Account]:
-    """Lock the accounts (of `tenant_id`, when given) in primary-key order; with `lock=False`
-    only read them. Ids that are missing, or of another tenant, are absent from the result."""
-    ids = sorted(set(account_ids))
-    if not ids:
+_ROWS = f"SELECT * FROM {Account._meta.db_table} WHERE id IN (SELECT * FROM ledger_account_rows(%s, %s, %s, %s))"
+_ACCOUNTS = f"{_ROWS} {{tenant}} ORDER BY id {{lock}}"
+
+
+def lock_accounts(account_ids: Iterable[str], *, tenant_id: str | None = None, lock: bool = True,
+                  whole: Collection[str] = (), pick: int = 0, exact: Collection[str] = ()) -> dict[str, Account]:
+    """Lock the rows of the accounts (of `tenant_id`, when given) in primary-key order; with
+    `lock=False` only read them. Ids that are missing, or of another tenant, are absent from the
+    result. `whole`: accounts debited, whose every shard is locked; `pick`: the shard credited;
+    `exact`: ids of rows wanted as such (the reserve row a hold credited)."""
+    ids = sorted(set(account_ids) - set(exact))
+    if not ids and not exact:
         return {}
     # Every posting passes here: a hand-written statement spares the ORM's query compilation.
     sql = _ACCOUNTS.format(tenant="" if tenant_id is None else "AND tenant_id = %s", lock="FOR UPDATE" if lock else "")
-    rows = Account.objects.raw(sql, [ids] if tenant_id is None else [ids, tenant_id])
+    params: list[object] = [ids, sorted(set(whole)), pick, sorted(set(exact))]
+    rows = Account.objects.raw(sql, params if tenant_id is None else [*params, tenant_id])
     return {account.id: account for account in rows}
+
+
+def _covered(account_id: str, held: dict[str, Account], whole: Collection[str], exact: Collection[str]) -> bool:
+    """Whether the rows the caller holds already stand for `account_id`: the row itself (an
+    account of one row, or a row wanted as such), or the shard of it a credit needs, or all of
+    its shards when it is debited."""
+    row = held.get(account_id)
+    if row is not None and (row.shard_count == 1 or row.shard_of_id is not None or account_id in exact):
+        return True
+    if account_id in exact:
+        return False
+    rows = [r for r in held.values() if r.logical_id == account_id]
+    if not rows:
+        return False
+    return account_id not in whole or len(rows) == rows[0].shard_count
+
+
+def locked_row(locked: dict[str, Account], account_id: str) -> Account:
+    """The locked row that stands for `account_id`: the account's own row, or the one shard of it
+    a credit locked."""
+    row = locked.get(account_id)
+    if row is not None:
+        return row
+    return next(r for r in sorted(locked.values(), key=lambda r: r.id) if r.logical_id == account_id)
 
 
 def lock_tenant_accounts(*, tenant_id: str, wanted: Sequence[tuple[str, str]], actor: Actor,
                          action: str, already: dict[str, Account] | None = None,
-                         lock: bool = True) -> dict[str, Account]:
-    """Lock (or, with `lock=False`, read) the tenant's accounts named in `wanted` ((account id,
-    request field) pairs), except those the caller holds `already`. A missing one is NotFound
-    naming its field, with evidence when it belongs to another tenant. Returns every account,
-    `already` included."""
+                         lock: bool = True, whole: Collection[str] = (), pick: int = 0,
+                         exact: Collection[str] = ()) -> dict[str, Account]:
+    """Lock (or, with `lock=False`, read) the rows of the tenant's accounts named in `wanted`
+    ((account id, request field) pairs), except those the caller holds `already`. A missing one
+    is NotFound naming its field, with evidence when it belongs to another tenant. Returns every
+    row, `already` included, by row id."""
     held = dict(already or {})
-    locked = lock_accounts((account_id for account_id, _ in wanted if account_id not in held), tenant_id=tenant_id,
-                           lock=lock)
+    missing_rows = [account_id for account_id, _ in wanted if not _covered(account_id, held, whole, exact)]
+    locked = lock_accounts(missing_rows, tenant_id=tenant_id, lock=lock, whole=whole, pick=pick,
+                           exact=[account_id for account_id in missing_rows if account_id in exact])
     held.update(locked)
-    missing = first_missing((account_id for account_id, _ in wanted), held)
+    found = {*held, *(row.logical_id for row in held.values())}
+    missing = first_missing((account_id for account_id, _ in wanted), found)
     if missing is not None:
         field = next(field for account_id, field in wanted if account_id == missing)
         raise object_not_found(Account, missing, scope=Scope.of_tenant(tenant_id, actor), action=action,
@@ -60,26 +106,30 @@ def lock_tenant_accounts(*, tenant_id: str, wanted: Sequence[tuple[str, str]], a
 
 _ACCOUNT_WITH_SYSTEM_LOCK = f"""
     SELECT * FROM {Account._meta.db_table} WHERE tenant_id = %(tenant)s AND id IN (
-        %(account)s,
-        (SELECT system.id FROM {Account._meta.db_table} AS system
-         JOIN {Account._meta.db_table} AS own ON own.id = %(account)s AND system.tenant_id = own.tenant_id
-              AND system.currency = own.currency
-         WHERE system.account_type = %(system_type)s AND system.is_system))
+        SELECT * FROM ledger_account_rows(ARRAY[%(account)s,
+            (SELECT system.id FROM {Account._meta.db_table} AS system
+             JOIN {Account._meta.db_table} AS own ON own.id = %(account)s AND system.tenant_id = own.tenant_id
+                  AND system.currency = own.currency
+             WHERE system.account_type = %(system_type)s AND system.is_system AND system.shard_of_id IS NULL)],
+            ARRAY[%(account)s], %(pick)s))
     ORDER BY id FOR UPDATE"""
 
 
 def lock_account_with_system(*, tenant_id: str, account_id: str, system_type: str, actor: Actor, action: str,
-                             field: str = "account") -> tuple[Account, Account | None]:
-    """The tenant's account and its tenant's system account of `system_type` in the same
-    currency (the reserve for a hold, the payout account for a payout), locked together in key
-    order by one statement. The system account is None when the tenant has none."""
+                             pick: int, field: str = "account") -> tuple[Account, Account | None, dict[str, Account]]:
+    """The tenant's account, debited (every shard of it), and the shard `pick` chooses of its
+    tenant's system account of `system_type` in the same currency (the reserve for a hold, the
+    payout account for a payout), locked together in key order by one statement. Returns the
+    account's row, the system account's row (None when the tenant has none) and every row."""
     rows = {a.id: a for a in Account.objects.raw(_ACCOUNT_WITH_SYSTEM_LOCK, {
-        "tenant": tenant_id, "account": account_id, "system_type": system_type})}
-    account = rows.pop(account_id, None)
-    if account is None:
+        "tenant": tenant_id, "account": account_id, "system_type": system_type, "pick": pick})}
+    if not any(row.logical_id == account_id for row in rows.values()):
         raise object_not_found(Account, account_id, scope=Scope.of_tenant(tenant_id, actor), action=action,
                                label="account", field=field)
-    return account, next(iter(rows.values()), None)
+    system = next((a for a in rows.values() if a.is_system and a.account_type == system_type
+                   and a.logical_id != account_id), None)
+    # (An account without a floor, a settlement account say, is locked as the one shard picked.)
+    return locked_row(rows, account_id), system, rows
 
 
 def lock_tenant_account(*, tenant_id: str, account_id: str, actor: Actor, action: str) -> Account:
@@ -119,8 +169,9 @@ _HOLD_WITH_ACCOUNTS_LOCK = f"""
                      WHERE txn.hold_id = hold.id ORDER BY txn.created_at, txn.id) AS transaction_refs
         FROM {Hold._meta.db_table} AS hold WHERE hold.id = %(hold)s AND hold.tenant_id = %(tenant)s FOR UPDATE),
     accounts AS (
-        SELECT * FROM {Account._meta.db_table} WHERE tenant_id = %(tenant)s AND id = ANY(
-            ARRAY(SELECT unnest(ARRAY[held.account_id, held.reserve_account_id]) FROM held) || %(also)s::varchar[])
+        SELECT * FROM {Account._meta.db_table} WHERE tenant_id = %(tenant)s AND id IN (
+            SELECT * FROM ledger_account_rows(ARRAY(SELECT held.account_id FROM held) || %(also)s::varchar[],
+                                              '{{}}', %(pick)s, ARRAY(SELECT held.reserve_account_id FROM held)))
         ORDER BY id FOR UPDATE)
     SELECT held.*, {", ".join(f'accounts."{f.column}"' for f in _ACCOUNT_COLUMNS)}
     FROM held LEFT JOIN accounts ON true"""
@@ -136,12 +187,13 @@ def _loaded(model: type[M], fields: list[Field], values: Sequence[Any]) -> M:
 
 def lock_tenant_hold_with_accounts(*, tenant_id: str, hold_id: str, actor: Actor, action: str,
                                    also: Sequence[tuple[str, str]] = ()) -> tuple[Hold, dict[str, Account]]:
-    """The tenant's hold with its transaction refs, then its account, its reserve account and
-    the accounts named in `also` ((account id, request field) pairs), all locked by one
-    statement in the one order: the hold first (the accounts' query reads it), then the
-    accounts by primary key. A capture or a release costs one round trip for its locks."""
+    """The tenant's hold with its transaction refs, then its account, its reserve account (the
+    shard the hold credited) and the accounts named in `also` ((account id, request field)
+    pairs; each credited, so the shard of it the hold's id picks), all locked by one statement
+    in the one order: the hold first (the accounts' query reads it), then the rows by primary
+    key. A capture or a release costs one round trip for its locks."""
     with connection.cursor() as cursor:
-        cursor.execute(_HOLD_WITH_ACCOUNTS_LOCK, {"hold": hold_id, "tenant": tenant_id,
+        cursor.execute(_HOLD_WITH_ACCOUNTS_LOCK, {"hold": hold_id, "tenant": tenant_id, "pick": shard_pick(hold_id),
                                                   "also": [account_id for account_id, _ in also]})
         rows = cursor.fetchall()
     scope = Scope.of_tenant(tenant_id, actor)
@@ -152,7 +204,7 @@ def lock_tenant_hold_with_accounts(*, tenant_id: str, hold_id: str, actor: Actor
     hold.transaction_refs = list(rows[0][width])  # type: ignore[attr-defined]
     locked = {account.id: account for row in rows if row[width + 1] is not None
               for account in [_loaded(Account, _ACCOUNT_COLUMNS, row[width + 1:])]}
-    missing = first_missing((account_id for account_id, _ in also), locked)
+    missing = first_missing((account_id for account_id, _ in also), {row.logical_id for row in locked.values()})
     if missing is not None:
         field = next(field for account_id, field in also if account_id == missing)
         raise object_not_found(Account, missing, scope=scope, action=action, label="account", field=field)

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from tenants.models import Tenant
 
-from .models import Account, Hold, LedgerEntry, LedgerTransaction
+from .models import Account, Hold, LedgerEntry, LedgerTransaction, shard_row_id
 
 
 @dataclass(frozen=True)
@@ -23,12 +23,36 @@ class Balances:
     available: int | None  # None: an overdraft without limit
 
 
+def account_row_ids(account: Account) -> list[str]:
+    """The physical rows of an account: itself, then its shards (ARCHITECTURE.md, Hot accounts)."""
+    return [shard_row_id(account.id, shard) for shard in range(account.shard_count)]
+
+
 def posted_balance_as_of(account: Account, as_of: datetime) -> int:
-    """The balance_after of the account's last entry at or before `as_of`: one index lookup
-    (entries of an account are dated in sequence order, which the database enforces)."""
-    value = (LedgerEntry.objects.filter(account=account, created_at__lte=as_of)
-             .order_by("-created_at", "-sequence").values_list("balance_after", flat=True).first())
-    return int(value or 0)
+    """The balance_after of the account's last entry at or before `as_of`, summed over its rows:
+    one index lookup per row (entries of a row are dated in sequence order, which the database
+    enforces)."""
+    if account.shard_count == 1:
+        value = (LedgerEntry.objects.filter(account=account, created_at__lte=as_of)
+                 .order_by("-created_at", "-sequence").values_list("balance_after", flat=True).first())
+        return int(value or 0)
+    with connection.cursor() as cursor:
+        cursor.execute(f"""
+            SELECT COALESCE(SUM((SELECT e.balance_after FROM {LedgerEntry._meta.db_table} AS e
+                                 WHERE e.account_id = row_id AND e.created_at <= %s
+                                 ORDER BY e.created_at DESC, e.sequence DESC LIMIT 1)), 0)
+            FROM unnest(%s::varchar[]) AS row_id""", [as_of, account_row_ids(account)])
+        return int(cursor.fetchone()[0])
+
+
+def posted_balance(account: Account) -> int:
+    """The account's balance now: its row's, or the sum of its shards'."""
+    if account.shard_count == 1:
+        return account.posted_balance
+    if hasattr(account, "shards_posted_total"):  # read with its page (with_hold_totals)
+        return account.posted_balance + int(account.shards_posted_total)
+    return int(Account.rows.filter(Q(pk=account.pk) | Q(shard_of=account.pk))
+               .aggregate(total=Sum("posted_balance", default=0))["total"])
 
 
 def with_hold_totals(queryset: QuerySet[Account]) -> QuerySet[Account]:
@@ -41,7 +65,10 @@ def with_hold_totals(queryset: QuerySet[Account]) -> QuerySet[Account]:
     def total(condition: Q) -> Coalesce:
         return Coalesce(Subquery(active.filter(condition).annotate(total=Sum(remaining)).values("total")), 0)
 
-    return queryset.annotate(held_total=total(Q(expires_at__gt=now)), lapsed_total=total(Q(expires_at__lte=now)))
+    shards = (Account.rows.filter(shard_of=OuterRef("pk")).values("shard_of")
+              .annotate(total=Sum("posted_balance")).values("total"))
+    return queryset.annotate(held_total=total(Q(expires_at__gt=now)), lapsed_total=total(Q(expires_at__lte=now)),
+                             shards_posted_total=Coalesce(Subquery(shards), 0))
 
 
 def hold_totals(account: Account, *, now: datetime | None = None) -> tuple[int, int]:
@@ -82,7 +109,7 @@ def account_balances(account: Account, *, as_of: datetime | None = None) -> Bala
     moved to the reserve account); available: posted plus lapsed holds (expired, not yet
     released: they no longer count) plus the overdraft limit."""
     if as_of is None:
-        posted = account.posted_balance
+        posted = posted_balance(account)
         held, lapsed = hold_totals(account)
     else:
         posted = posted_balance_as_of(account, as_of)
@@ -95,8 +122,15 @@ def account_balances(account: Account, *, as_of: datetime | None = None) -> Bala
 
 
 def account_statement(account: Account) -> QuerySet[LedgerEntry]:
-    """The account's entries; paginate on `sequence`, newest first."""
-    return LedgerEntry.objects.filter(account=account)
+    """The account's entries, of every shard; paginate on `sequence` (one row: its chain order)
+    or, for a sharded account, on the entries' time-ordered ids (statement_order_field)."""
+    if account.shard_count == 1:
+        return LedgerEntry.objects.filter(account=account)
+    return LedgerEntry.objects.filter(account_id__in=account_row_ids(account))
+
+
+def statement_order_field(account: Account) -> str:
+    return "sequence" if account.shard_count == 1 else "id"
 
 
 def transactions_of(tenant: Tenant) -> QuerySet[LedgerTransaction]:
@@ -135,6 +169,7 @@ def system_account_id(tenant_id: str, currency: str, account_type: str) -> str |
 
 
 def reserve_account_of(tenant: Tenant, currency: str) -> Account | None:
+    # The default manager: the logical account, never one of its shard rows.
     return Account.objects.filter(tenant=tenant, currency=currency, account_type="reserve", is_system=True).first()
 
 

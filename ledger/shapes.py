@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from zentra.shapes import JSONObject, Timestamp, iso, iso_or_none
 
-from .models import Account, Hold, LedgerEntry, LedgerPeriod, LedgerTransaction, ReconciliationBreak
+from .models import Account, Hold, LedgerEntry, LedgerPeriod, LedgerTransaction, ReconciliationBreak, logical_account_of
 from .selectors import Balances, account_balances
 
 Direction = Literal["debit", "credit"]
@@ -43,6 +43,7 @@ class AccountBody(TypedDict):
     overdraft_limit: int | None
     is_system: bool
     under_review: bool
+    shards: int  # rows the account is spread over (hot accounts); its balances are their sum
     balances: BalancesBody
     metadata: JSONObject
     created_at: Timestamp
@@ -60,6 +61,7 @@ class BalanceBody(TypedDict):
 class TransactionEntryBody(TypedDict):
     id: str
     account: str
+    shard: int  # of a hot account: the shard whose balance_after and sequence these are (0 otherwise)
     direction: Direction
     amount: int
     currency: str
@@ -89,6 +91,7 @@ class StatementEntryBody(TypedDict):
     currency: str
     balance_after: int
     sequence: int
+    shard: int
     created_at: Timestamp
 
 
@@ -129,7 +132,7 @@ def account_body(account: Account) -> AccountBody:
         "normal_balance": account.normal_balance,  # type: ignore[typeddict-item]
         "status": account.status,  # type: ignore[typeddict-item]
         "allow_overdraft": account.allow_overdraft, "overdraft_limit": account.overdraft_limit,
-        "is_system": account.is_system, "under_review": account.under_review,
+        "is_system": account.is_system, "under_review": account.under_review, "shards": account.shard_count,
         "balances": balances_body(account_balances(account)),
         "metadata": account.metadata, "created_at": iso(account.created_at),
     }
@@ -141,7 +144,10 @@ def balance_body(account: Account, balances: Balances, as_of: datetime) -> Balan
 
 
 def transaction_entry_body(entry: LedgerEntry) -> TransactionEntryBody:
-    return {"id": entry.id, "account": entry.account_id, "direction": entry.direction,  # type: ignore[typeddict-item]
+    # A hot account's entry names the account, and the shard whose sequence and balance it shows.
+    account_id, shard = logical_account_of(entry.account_id)
+    return {"id": entry.id, "account": account_id, "shard": shard,
+            "direction": entry.direction,  # type: ignore[typeddict-item]
             "amount": entry.amount, "currency": entry.currency, "balance_after": entry.balance_after,
             "sequence": entry.sequence}
 
@@ -168,7 +174,8 @@ def statement_entry_body(entry: LedgerEntry) -> StatementEntryBody:
     return {"id": entry.id, "transaction": entry.transaction_id,
             "direction": entry.direction,  # type: ignore[typeddict-item]
             "amount": entry.amount, "currency": entry.currency, "balance_after": entry.balance_after,
-            "sequence": entry.sequence, "created_at": iso(entry.created_at)}
+            "sequence": entry.sequence, "shard": logical_account_of(entry.account_id)[1],
+            "created_at": iso(entry.created_at)}
 
 
 def effective_hold_status(hold: Hold, now: datetime) -> str:

@@ -1,7 +1,7 @@
 """Every event type Zentra emits. Endpoint filters name these, or a family (`hold.*`), or `*`."""
 
 EVENT_TYPES = frozenset({
-    "account.created", "account.frozen", "account.unfrozen", "account.closed",
+    "account.created", "account.frozen", "account.unfrozen", "account.closed", "account.sharded",
     "transaction.posted", "transaction.reversed",
     "hold.created", "hold.captured", "hold.released", "hold.expired",
     "webhook_endpoint.disabled", "webhook_endpoint.test", "webhook_delivery.failed",

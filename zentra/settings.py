@@ -342,6 +342,10 @@ ZENTRA_IDEMPOTENCY_LEASE = timedelta(seconds=env_int("ZENTRA_IDEMPOTENCY_LEASE_S
 ZENTRA_APPROVAL_TTL_HOURS = env_int("ZENTRA_APPROVAL_TTL_HOURS", 72)
 ZENTRA_APPROVAL_REVERSAL_ABOVE = env_int("ZENTRA_APPROVAL_REVERSAL_ABOVE", 100_000)
 ZENTRA_APPROVAL_REVIEW_ABOVE = env_int("ZENTRA_APPROVAL_REVIEW_ABOVE", 100_000)
+# Hot accounts (docs/ledger.md, Hot accounts): the rows a system account (reserve, settlement,
+# payout, fees) is spread over, each with its own lock; an account opened later gets this many,
+# an existing one keeps its own until `manage.py shard_account` changes it.
+ZENTRA_SYSTEM_ACCOUNT_SHARDS = min(max(1, env_int("ZENTRA_SYSTEM_ACCOUNT_SHARDS", 8)), 256)
 ZENTRA_HOLD_MAX_SECONDS = env_int("ZENTRA_HOLD_MAX_SECONDS", 30 * 24 * 3600)
 # How long a confirmed payment's funds stay reserved waiting for the provider's settlement.
 ZENTRA_INTENT_HOLD_SECONDS = env_int("ZENTRA_INTENT_HOLD_SECONDS", 7 * 24 * 3600)

@@ -18,8 +18,8 @@ from typing import Any
 from django.db.models import Model
 
 from audit.models import RequestRecord
-from ledger.models import Account, Hold, LedgerEntry
-from ledger.selectors import holds_with_transaction_refs
+from ledger.models import Account, Hold, LedgerEntry, logical_account_of
+from ledger.selectors import account_row_ids, holds_with_transaction_refs
 from ledger.shapes import account_body, hold_body
 from payments.models import PaymentIntent
 from payments.shapes import payment_intent_body
@@ -107,15 +107,27 @@ def _statement(scope: Scope, export: EvidenceExport, period: Period,
     prefix = export.resource.split("_", 1)[0]
     if prefix == "acct":
         account = scoped(Account.objects.filter(pk=export.resource), scope).get()
-        before = (LedgerEntry.objects.filter(account=account, created_at__lt=period.since)
-                  .order_by("-created_at", "-sequence").first() if period.since is not None else None)
-        rows = list(LedgerEntry.objects.filter(period.q(), account=account).order_by("sequence"))
-        opening = before.balance_after if before else 0
-        return {**head, "resource": dict(account_body(account)), "currency": account.currency,
-                "opening_balance": opening, "closing_balance": rows[-1].balance_after if rows else opening,
-                # The chain link before the period's first entry: where its hashes continue from.
-                "previous_hash": before.hash if before else None,
-                "entries": [_entry(entry) for entry in rows]}
+        # Per chain: the account's own row, and each shard of a hot account (its balance their sum).
+        chains: list[dict[str, Any]] = []
+        entries: list[LedgerEntry] = []
+        for row_id in account_row_ids(account):
+            before = (LedgerEntry.objects.filter(account_id=row_id, created_at__lt=period.since)
+                      .order_by("-created_at", "-sequence").first() if period.since is not None else None)
+            rows = list(LedgerEntry.objects.filter(period.q(), account_id=row_id).order_by("sequence"))
+            opening = before.balance_after if before else 0
+            entries += rows
+            chains.append({"shard": logical_account_of(row_id)[1], "opening_balance": opening,
+                           "closing_balance": rows[-1].balance_after if rows else opening,
+                           # The chain link before the period's first entry: where its hashes continue from.
+                           "previous_hash": before.hash if before else None})
+        entries.sort(key=lambda entry: (entry.created_at, entry.account_id, entry.sequence))
+        body = {**head, "resource": dict(account_body(account)), "currency": account.currency,
+                "opening_balance": sum(chain["opening_balance"] for chain in chains),
+                "closing_balance": sum(chain["closing_balance"] for chain in chains),
+                "previous_hash": chains[0]["previous_hash"], "entries": [_entry(entry) for entry in entries]}
+        if len(chains) > 1:
+            body["shards"] = chains
+        return body
     if prefix == "pi":
         intent = scoped(PaymentIntent.objects.filter(pk=export.resource), scope).get()
         resource: dict[str, Any] = dict(payment_intent_body(intent))

@@ -19,6 +19,7 @@ from django.db.models import Q
 
 from audit.models import RequestRecord
 from ledger.models import Account, Hold, LedgerEntry, LedgerTransaction
+from ledger.selectors import account_row_ids, account_statement, statement_order_field
 from payments.models import (
     PaymentIntent,
     Payout,
@@ -128,7 +129,7 @@ def _closure(scope: Scope, kind: str, root: str, *, action: str, period: Period 
             # A period's story is all of it: every posting on the account, every hold, payment
             # and payout of the account that began within it.
             window = period.q()
-            ids.transactions.update(LedgerEntry.objects.filter(window, account=account)
+            ids.transactions.update(LedgerEntry.objects.filter(window, account_id__in=account_row_ids(account))
                                     .values_list("transaction_id", flat=True))
             ids.holds.update(Hold.objects.filter(window, account=account).values_list("id", flat=True))
             ids.intents.update(PaymentIntent.objects.filter(
@@ -136,7 +137,8 @@ def _closure(scope: Scope, kind: str, root: str, *, action: str, period: Period 
             ids.payouts.update(Payout.objects.filter(window, account=account).values_list("id", flat=True))
             _expand(scope, ids)
             return ids
-        recent = LedgerEntry.objects.filter(account=account).order_by("-sequence")[:ACCOUNT_WINDOW]
+        # Every shard's entries, for a hot account (its statement's order: sequences are per shard).
+        recent = account_statement(account).order_by(f"-{statement_order_field(account)}")[:ACCOUNT_WINDOW]
         ids.transactions.update(recent.values_list("transaction_id", flat=True))
         ids.holds.update(Hold.objects.filter(account=account).order_by("-id")[:ACCOUNT_WINDOW]
                          .values_list("id", flat=True))

@@ -12,7 +12,7 @@ from django.db.models import Q, QuerySet
 
 from audit.models import AccessDenial, Approval, RequestRecord
 from ledger.currencies import format_minor
-from ledger.models import Account, Hold, LedgerTransaction, ReconciliationBreak
+from ledger.models import Account, Hold, LedgerTransaction, ReconciliationBreak, logical_account_of
 from ledger.selectors import holds_with_transaction_refs
 from ledger.shapes import hold_body, transaction_body
 from payments.models import IntentTransition, PaymentIntent, Payout, PolicyDecision, ProviderAttempt, SettlementRecord
@@ -72,8 +72,8 @@ def trace_items(scope: Scope, ids: TraceIds) -> list[TraceItemBody]:
 
     transactions = list(scoped(LedgerTransaction.objects.filter(pk__in=ids.transactions), scope)
                         .select_related("reversed_by").prefetch_related("entries"))
-    names = dict(Account.objects.filter(pk__in={e.account_id for t in transactions for e in t.entries.all()})
-                 .values_list("id", "name"))
+    names = dict(Account.objects.filter(pk__in={logical_account_of(e.account_id)[0] for t in transactions
+                                                for e in t.entries.all()}).values_list("id", "name"))
     for txn in transactions:
         ids.requests.add(txn.source_request_id)
         body = transaction_body(txn)

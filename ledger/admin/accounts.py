@@ -17,10 +17,17 @@ from tenants.roles import OPERATE
 from zentra.errors import ValidationFailed
 
 from ..currencies import EXPONENTS, format_minor
-from ..models import Account, Hold, LedgerEntry
-from ..selectors import account_balances, with_hold_totals
+from ..models import Account, Hold, LedgerEntry, logical_account_of
+from ..selectors import (
+    account_balances,
+    account_row_ids,
+    account_statement,
+    statement_order_field,
+    with_hold_totals,
+)
 from ..services.accounts import account_close, account_create, account_freeze, account_unfreeze, account_values_check
 from ..services.holds import hold_place
+from ..services.shards import MAX_SHARDS, account_shards_set
 from .filters import CurrencyListFilter
 
 STATEMENT_PAGE = 50
@@ -49,6 +56,13 @@ class AccountAddForm(forms.ModelForm):
         return values
 
 
+class ShardForm(forms.Form):
+    shards = forms.IntegerField(min_value=1, max_value=MAX_SHARDS, initial=8,
+                                help_text="Rows in all, each locking on its own; shards are never removed.")
+    reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 3}),
+                             help_text="Why: kept in the account's history.")
+
+
 class PlaceHoldForm(forms.Form):
     amount = forms.IntegerField(min_value=1, help_text="In minor units (cents for USD).")
     expires_at = forms.DateTimeField(help_text="When the hold lapses and its funds return (UTC).")
@@ -63,7 +77,7 @@ class AccountAdmin(TenantScopedAdmin):
     list_display = ["label", "customer", "account_type", "status", "posted", "held", "available", "tenant"]
     list_filter = ["status", "account_type", CurrencyListFilter, "is_system"]
     search_fields = ["id", "name", "customer"]
-    actions = ["freeze", "unfreeze", "close", "place_hold"]
+    actions = ["freeze", "unfreeze", "close", "place_hold", "shard"]
     change_form_template = "admin/ledger/account/change_form.html"
 
     def get_form(self, request, obj=None, change=False, **kwargs):
@@ -86,7 +100,7 @@ class AccountAdmin(TenantScopedAdmin):
                     "overdraft_limit", "metadata"]
         return ["id", "tenant", "customer", "name", "currency", "account_type", "normal_balance", "status",
                 "under_review", "allow_overdraft", "overdraft_limit", "is_system", "posted", "held", "available",
-                "last_sequence", "metadata_table", "created_at"]
+                "shard_count", "last_sequence", "metadata_table", "created_at"]
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
@@ -99,7 +113,7 @@ class AccountAdmin(TenantScopedAdmin):
 
     @admin.display(description="posted")
     def posted(self, obj):
-        return format_minor(obj.posted_balance, obj.currency)
+        return format_minor(account_balances(obj).posted, obj.currency)  # summed over a hot account's shards
 
     @admin.display(description="held")
     def held(self, obj):
@@ -125,9 +139,14 @@ class AccountAdmin(TenantScopedAdmin):
         range on (account, sequence): as fast on the millionth entry as on the first)."""
         holds = list(Hold.objects.filter(account=account, status=Hold.ACTIVE).order_by("expires_at")[:50])
         now = timezone.now()
-        latest = list(LedgerEntry.objects.filter(account=account).order_by("-sequence")
-                      .values_list("created_at", "balance_after")[:CHART_ENTRIES])[::-1]
+        # A shard's running balance is not the account's: a hot account shows its shards instead.
+        latest = [] if account.shard_count > 1 else list(
+            LedgerEntry.objects.filter(account=account).order_by("-sequence")
+            .values_list("created_at", "balance_after")[:CHART_ENTRIES])[::-1]
+        shards = [] if account.shard_count == 1 else list(
+            Account.rows.filter(pk__in=account_row_ids(account)).order_by("shard"))
         return {
+            "shard_rows": [{"row": row, "posted": format_minor(row.posted_balance, row.currency)} for row in shards],
             "active_holds": [{"hold": h, "remaining": format_minor(h.remaining, h.currency),
                               "lapsed": h.expires_at <= now} for h in holds],
             "balance_chart": line_chart(latest, value_label=lambda v: format_minor(v, account.currency))
@@ -136,22 +155,29 @@ class AccountAdmin(TenantScopedAdmin):
         }
 
     def _statement(self, request, account) -> dict:
-        """A keyset page of the statement (`?before=`/`?after=` a sequence): one index range
-        scan, as fast on the millionth entry as on the first."""
-        entries = LedgerEntry.objects.filter(account=account).select_related("transaction")
+        """A keyset page of the statement (`?before=`/`?after=` a sequence, or for a hot account,
+        whose shards number their entries each, an entry id): one index range scan, as fast on
+        the millionth entry as on the first."""
+        entries = account_statement(account).select_related("transaction")
+        key = statement_order_field(account)
         before, after = request.GET.get("before", ""), request.GET.get("after", "")
-        if after.isdigit():
-            page = list(entries.filter(sequence__gt=int(after)).order_by("sequence")[:STATEMENT_PAGE])[::-1]
+        wanted = str.isdigit if key == "sequence" else (lambda value: value.startswith("ent_"))
+        if wanted(after):
+            page = list(entries.filter(**{f"{key}__gt": after}).order_by(key)[:STATEMENT_PAGE + 1])[::-1]
+            newer, page = len(page) > STATEMENT_PAGE, page[-STATEMENT_PAGE:]
+            older = True
         else:
-            if before.isdigit():
-                entries = entries.filter(sequence__lt=int(before))
-            page = list(entries.order_by("-sequence")[:STATEMENT_PAGE])
-        rows = [{"entry": e, "amount": format_minor(e.amount, e.currency),
+            if wanted(before):
+                entries = entries.filter(**{f"{key}__lt": before})
+            page = list(entries.order_by(f"-{key}")[:STATEMENT_PAGE + 1])
+            older, page = len(page) > STATEMENT_PAGE, page[:STATEMENT_PAGE]
+            newer = wanted(before)
+        rows = [{"entry": e, "amount": format_minor(e.amount, e.currency), "shard": logical_account_of(e.account_id)[1],
                  "balance_after": format_minor(e.balance_after, e.currency)} for e in page]
         context: dict[str, Any] = {
-            "statement_rows": rows,
-            "statement_newer": page[0].sequence if page and page[0].sequence < account.last_sequence else None,
-            "statement_older": page[-1].sequence if page and page[-1].sequence > 1 else None,
+            "statement_rows": rows, "statement_sharded": account.shard_count > 1,
+            "statement_newer": getattr(page[0], key) if page and newer else None,
+            "statement_older": getattr(page[-1], key) if page and older else None,
         }
         raw_as_of = request.GET.get("as_of", "")
         if raw_as_of:
@@ -191,6 +217,16 @@ class AccountAdmin(TenantScopedAdmin):
         return self.confirm_and_apply(request, queryset, title="Close accounts", verb="close",
                                       apply=lambda a, values, actor: account_close(
                                           tenant=a.tenant, account_id=a.id, actor=actor, reason=values["reason"]))
+
+    @admin.action(description="Spread selected hot accounts over shards", permissions=["operate"])
+    def shard(self, request, queryset):
+        def spread(account, values, actor):
+            sharded = account_shards_set(tenant=account.tenant, account_id=account.id, shards=values["shards"],
+                                         reason=values["reason"], actor=actor)
+            return f"{account}: spread over {sharded.shard_count} shards."
+
+        return self.confirm_and_apply(request, queryset, title="Spread accounts over shards",
+                                      verb="spread over shards", apply=spread, form_class=ShardForm)
 
     @admin.action(description="Place a hold on selected accounts", permissions=["operate"])
     def place_hold(self, request, queryset):

@@ -43,6 +43,7 @@ from ..selectors import (
     account_statement,
     holds_of,
     holds_with_effective_status,
+    statement_order_field,
     transactions_of,
     with_hold_totals,
 )
@@ -168,7 +169,8 @@ class AccountEntriesView(TenantAPIView):
     @extend_schema(operation_id="accounts_entries", responses=ListOf(StatementEntryBody), parameters=LIST_PARAMS)
     def get(self, request: Request, account_id: str) -> Response:
         account = self.tenant_object(Account, account_id, label="account")
-        return self.list_response(account_statement(account), statement_entry_body, order_field="sequence")
+        return self.list_response(account_statement(account), statement_entry_body,
+                                  order_field=statement_order_field(account))
 
 
 class TransactionListCreateView(TenantAPIView):

@@ -15,10 +15,12 @@ from .core import (
     Hold,
     LedgerEntry,
     LedgerTransaction,
+    logical_account_of,
     new_account_id,
     new_entry_id,
     new_hold_id,
     new_transaction_id,
+    shard_row_id,
 )
 from .verification import (
     BREAK_RESOLUTIONS,
@@ -40,6 +42,7 @@ __all__ = [
     "ACCOUNT_TYPES", "BREAK_RESOLUTIONS", "CLIENT_ACCOUNT_TYPES", "CREDIT", "DEBIT", "MAX_AMOUNT",
     "SETTLEMENT_BREAK_KINDS", "SYSTEM_ACCOUNT_TYPES", "TRANSACTION_KINDS", "Account", "BreakComment", "CheckpointHead",
     "Hold", "LedgerCheckpoint", "LedgerEntry", "LedgerPeriod", "LedgerPeriodBalance", "LedgerTransaction",
-    "ReconciliationBreak", "ReconciliationRun", "new_account_id", "new_break_id", "new_checkpoint_id",
-    "new_entry_id", "new_hold_id", "new_period_id", "new_reconciliation_id", "new_transaction_id",
+    "ReconciliationBreak", "ReconciliationRun", "logical_account_of", "new_account_id", "new_break_id",
+    "new_checkpoint_id", "new_entry_id", "new_hold_id", "new_period_id", "new_reconciliation_id",
+    "new_transaction_id", "shard_row_id",
 ]

@@ -1,8 +1,11 @@
 """Money itself: accounts, their append-only entries grouped in balanced transactions, and
 holds. Invariants are also enforced in PostgreSQL (migrations 0003, 0006, 0007)."""
 
+from __future__ import annotations
+
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Cast, Concat
 
 from audit.history import tracked_history
 from zentra.ids import new_id
@@ -19,6 +22,32 @@ MAX_AMOUNT = 2**63 - 1
 
 def new_account_id() -> str:
     return new_id("acct")
+
+
+# A hot account is one logical account over N physical rows (ARCHITECTURE.md, Hot accounts):
+# shard 0 is the logical row itself, shard k its row "<logical id>.s<k>". Ids never hold a dot,
+# so an entry's row names its logical account and shard without a lookup; the database checks
+# the shape (account_shard_row_id).
+SHARD_SEPARATOR = ".s"
+
+
+def shard_row_id(logical_id: str, shard: int) -> str:
+    return logical_id if shard == 0 else f"{logical_id}{SHARD_SEPARATOR}{shard}"
+
+
+def logical_account_of(row_id: str) -> tuple[str, int]:
+    """(logical account id, shard number) of a physical account row."""
+    logical, separator, shard = row_id.partition(SHARD_SEPARATOR)
+    if not separator or not shard.isdigit():
+        return row_id, 0
+    return logical, int(shard)
+
+
+class LogicalAccounts(models.Manager["Account"]):
+    """What the API, the admin and lookups by id see: logical accounts, never their shard rows."""
+
+    def get_queryset(self) -> models.QuerySet[Account]:
+        return super().get_queryset().filter(shard_of__isnull=True)
 
 
 class Account(models.Model):
@@ -59,11 +88,24 @@ class Account(models.Model):
     hash_head = models.CharField(max_length=64, blank=True, default="", editable=False)
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Hot accounts: the logical row carries shard_count (every shard row a copy of it, so a
+    # lock of one shard knows its siblings); shard rows point at their logical account.
+    shard_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="shard_rows",
+                                 editable=False)
+    shard = models.PositiveSmallIntegerField(default=0, editable=False)
+    shard_count = models.PositiveSmallIntegerField(
+        default=1, editable=False,
+        help_text="Physical rows this account is spread over (hot accounts); its balance is their sum.")
+
+    objects = LogicalAccounts()
+    # Every physical row, shard rows included: verification, checkpoints, period closes.
+    rows = models.Manager()
 
     history = tracked_history(excluded_fields=["last_sequence", "hash_head"])
 
     class Meta:
         ordering = ["-created_at"]
+        base_manager_name = "rows"
         indexes = [
             models.Index(fields=["tenant", "-id"], name="account_tenant_recent"),
             models.Index(fields=["tenant", "customer"], name="account_tenant_customer"),
@@ -86,13 +128,27 @@ class Account(models.Model):
                                               | Q(posted_balance__gte=-models.F("overdraft_limit")))),
                 name="account_balance_within_overdraft",
             ),
-            models.UniqueConstraint(fields=["tenant", "currency", "account_type"], condition=Q(is_system=True),
+            models.UniqueConstraint(fields=["tenant", "currency", "account_type"],
+                                    condition=Q(is_system=True, shard_of__isnull=True),
                                     name="account_one_system_account_per_type"),
+            models.CheckConstraint(condition=Q(shard_count__gte=1) & Q(shard_count__lte=256),
+                                   name="account_shard_count_in_range"),
+            # A shard row is "<logical>.s<k>" with 0 < k < shard_count; a logical row is shard 0.
+            models.CheckConstraint(
+                condition=(Q(shard_of__isnull=True) & Q(shard=0))
+                | (Q(shard_of__isnull=False) & Q(shard__gt=0) & Q(shard__lt=models.F("shard_count"))
+                   & Q(id=Concat(models.F("shard_of"), models.Value(SHARD_SEPARATOR),
+                                                  Cast(models.F("shard"), models.CharField())))),
+                name="account_shard_row_id"),
         ]
 
     def __str__(self) -> str:
         label = self.name or self.customer or self.account_type
         return f"{label} ({self.currency}, {self.id})"
+
+    @property
+    def logical_id(self) -> str:
+        return self.shard_of_id or self.id
 
 
 def new_transaction_id() -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from audit.actors import Actor, acting_as
@@ -20,8 +21,9 @@ from .. import currencies
 from ..errors import AccountNotEmpty, InvalidStateTransition
 from ..locks import lock_tenant_account
 from ..models import ACCOUNT_TYPES, CREDIT, DEBIT, SYSTEM_ACCOUNT_TYPES, Account
-from ..selectors import hold_totals
+from ..selectors import hold_totals, posted_balance
 from ..shapes import account_body
+from .shards import account_shards_extend
 from .system_accounts import system_accounts_refuse
 
 
@@ -110,6 +112,9 @@ def account_system_ensure(*, tenant: Tenant, currency: str, actor: Actor) -> dic
                                             customer="", name=f"{account_type.capitalize()} {currency}",
                                             metadata=None, overdraft_limit=None, is_system=True,
                                             **_SYSTEM_ACCOUNT_SHAPES[account_type])  # type: ignore[arg-type]
+                    # Every hold, settlement or payout of the currency meets here: spread it.
+                    account_shards_extend(account, shards=settings.ZENTRA_SYSTEM_ACCOUNT_SHARDS, actor=actor,
+                                          reason="system account spread over its shards")
             except IntegrityError:
                 account = Account.objects.get(tenant=tenant, currency=currency, account_type=account_type,
                                               is_system=True)
@@ -136,12 +141,15 @@ def _account_transition(*, tenant: Tenant, account_id: str, action: str, actor: 
             raise InvalidStateTransition(f"Cannot {action} account {account.id}: it is {account.status}")
         if action == "close":
             held, lapsed = hold_totals(account)
-            if account.posted_balance != 0 or held or lapsed:
-                raise AccountNotEmpty(f"Account {account.id} cannot close: posted balance {account.posted_balance}, "
+            posted = posted_balance(account)
+            if posted != 0 or held or lapsed:
+                raise AccountNotEmpty(f"Account {account.id} cannot close: posted balance {posted}, "
                                       f"held {held}, expired holds awaiting release {lapsed}")
         account.status = target
         account._change_reason = reason or action  # type: ignore[attr-defined]
         account.save(update_fields=["status"])
+        # Its shard rows follow (postings check the status of the rows they move).
+        Account.rows.filter(shard_of=account).update(status=target)
         account.tenant = tenant
         _account_event(account, event_type, actor)
         return account

@@ -65,7 +65,7 @@ def _resolved(found: ReconciliationBreak, *, actor: Actor, resolution: str, note
                               "adjustment_transaction_id"])
     if found.account_id and not ReconciliationBreak.objects.filter(
             account_id=found.account_id, status=ReconciliationBreak.OPEN).exists():
-        Account.objects.filter(pk=found.account_id).update(under_review=False)
+        Account.rows.filter(pk=found.account_id).update(under_review=False)
 
 
 def break_resolve(*, tenant: Tenant, break_id: str, actor: Actor, resolution: str, note: str) -> ReconciliationBreak:

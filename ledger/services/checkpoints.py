@@ -36,7 +36,7 @@ def checkpoint_take(*, tenant: Tenant, reason: str, actor: Actor) -> LedgerCheck
     keys = signing_keys()
     with transaction.atomic():
         # One statement reads every head, so the set is consistent without locking a posting out.
-        heads = list(Account.objects.filter(tenant=tenant).order_by("id")
+        heads = list(Account.rows.filter(tenant=tenant).order_by("id")
                      .values_list("id", "last_sequence", "hash_head"))
         checkpoint = LedgerCheckpoint(tenant=tenant, reason=reason, actor=str(actor), kid=keys.kid,
                                       ledger_key_id=current_key_id(), accounts=len(heads), created_at=timezone.now())

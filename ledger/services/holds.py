@@ -9,7 +9,7 @@ once per call: the accounts a step posts to are locked together, and the posting
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,8 +33,10 @@ from ..locks import (
     lock_holds,
     lock_tenant_accounts,
     lock_tenant_hold_with_accounts,
+    locked_row,
+    shard_pick,
 )
-from ..models import CREDIT, DEBIT, Account, Hold, LedgerTransaction, new_transaction_id
+from ..models import CREDIT, DEBIT, Account, Hold, LedgerTransaction, new_hold_id, new_transaction_id
 from ..selectors import reserve_account_of
 from ..shapes import hold_body, hold_transaction_refs
 from .postings import EntryInput, post_entries, posting_prepare, postings_write, with_lapsed_holds_retry
@@ -107,7 +109,7 @@ def _resolve(hold: Hold, *, status: str | None, actor: Actor, reason: str, field
 def _return_to_account(hold: Hold, amount: int, *, kind: str, actor: Actor, description: str,
                        locked: dict[str, Account]) -> LedgerTransaction:
     return post_entries(tenant=hold.tenant, actor=actor, kind=kind, hold=hold, description=description, locked=locked,
-                        entries=[EntryInput(hold.reserve_account_id, DEBIT, amount),
+                        shard_key=hold.id, entries=[EntryInput(hold.reserve_account_id, DEBIT, amount, row=True),
                                  EntryInput(hold.account_id, CREDIT, amount)])
 
 
@@ -127,45 +129,48 @@ def hold_place(*, tenant: Tenant, account_id: str, amount: int, actor: Actor, ex
 def _hold_place(*, tenant: Tenant, account_id: str, amount: int, expires_at: datetime, actor: Actor,
                 reference: str, metadata: dict[str, Any] | None, lapsed_on: Sequence[str]) -> Hold:
     with acting_as(actor):
+        # Named before the locks: the shard of the reserve the hold credits follows from it.
+        hold_id = new_hold_id()
         if lapsed_on:
             # The rare retry: lapsed holds (and their accounts) are locked before any account.
             account = tenant_object(Account, account_id, scope=Scope.of_tenant(tenant.id, actor),
                                     action="hold account", label="account", field="account")
             reserve = _reserve_account(tenant, account.currency)
             locked = holds_release_lapsed(tenant=tenant, account_ids=lapsed_on, also_lock=[account.id, reserve.id],
-                                          actor=actor)
+                                          whole=[account.id], pick=shard_pick(hold_id), actor=actor)
         else:
-            account, found_reserve = lock_account_with_system(tenant_id=tenant.id, account_id=account_id,
-                                                              system_type="reserve", actor=actor,
-                                                              action="hold account")
-            locked = {account.id: account}
-            if found_reserve is not None:
-                locked[found_reserve.id] = found_reserve
-        return hold_place_locked(tenant=tenant, account=locked[account_id], amount=amount, expires_at=expires_at,
+            _, _, locked = lock_account_with_system(tenant_id=tenant.id, account_id=account_id, system_type="reserve",
+                                                    pick=shard_pick(hold_id), actor=actor, action="hold account")
+        return hold_place_locked(tenant=tenant, account=locked_row(locked, account_id), amount=amount,
+                                 expires_at=expires_at,
                                  actor=actor, reference=reference, metadata=metadata, locked=locked,
-                                 lapsed_released=bool(lapsed_on))
+                                 lapsed_released=bool(lapsed_on), hold_id=hold_id)
 
 
 def hold_place_locked(*, tenant: Tenant, account: Account, amount: int, expires_at: datetime, actor: Actor,
-                      locked: dict[str, Account], reference: str = "", metadata: dict[str, Any] | None = None,
-                      lapsed_released: bool = False) -> Hold:
-    """The hold itself, inside the caller's transaction. The caller has locked the account and
-    the tenant's reserve account for its currency (payment intents place theirs here)."""
+                      locked: dict[str, Account], hold_id: str, reference: str = "",
+                      metadata: dict[str, Any] | None = None, lapsed_released: bool = False) -> Hold:
+    """The hold itself, inside the caller's transaction. The caller has locked the account
+    (every shard of it) and the shard `hold_id` picks of the tenant's reserve account for its
+    currency (payment intents place theirs here)."""
     system_accounts_refuse([account], actor=actor, action="hold account")  # holds reserve customer funds
     if account.normal_balance != CREDIT:
         raise ValidationFailed(f"Account {account.id} is debit-normal; holds reserve credit balances",
                                errors=[{"field": "account", "message": "Holds need a credit-normal account."}])
-    reserve = next((a for a in locked.values() if a.account_type == "reserve" and a.is_system
-                    and a.currency == account.currency), None)
-    if reserve is None:
+    pick = shard_pick(hold_id)
+    reserves = sorted((a for a in locked.values() if a.account_type == "reserve" and a.is_system
+                       and a.currency == account.currency), key=lambda a: a.shard != pick % a.shard_count)
+    if not reserves:
         raise ValidationFailed(f"Tenant {tenant.slug} has no reserve account in {account.currency} locked for the hold")
-    hold = Hold(tenant=tenant, account=account, reserve_account=reserve, amount=amount, currency=account.currency,
-                expires_at=expires_at, reference=reference, metadata=metadata or {},
+    reserve = reserves[0]
+    hold = Hold(id=hold_id, tenant=tenant, account=account, reserve_account=reserve, amount=amount,
+                currency=account.currency, expires_at=expires_at, reference=reference, metadata=metadata or {},
                 source_request_id=current_request_id() or "", created_by=str(actor), created_at=timezone.now())
     create_with_history(hold, reason="placed")  # the hold and its history row in one statement
     hold.transaction_refs = []  # type: ignore[attr-defined]
     post_entries(tenant=tenant, actor=actor, kind="hold", hold=hold, description=f"Hold {hold.id}", locked=locked,
-                 entries=[EntryInput(account.id, DEBIT, amount), EntryInput(reserve.id, CREDIT, amount)],
+                 shard_key=hold.id,
+                 entries=[EntryInput(account.id, DEBIT, amount), EntryInput(reserve.id, CREDIT, amount, row=True)],
                  lapsed_holds_released=lapsed_released)
     _hold_event(hold, "hold.created", actor)
     return hold
@@ -183,7 +188,8 @@ def hold_capture(*, tenant: Tenant, hold_id: str, destination_account_id: str, a
                                                       action="capture hold",
                                                       also=[(destination_account_id, "destination_account")])
         active_hold(hold).tenant = tenant
-        return hold_capture_locked(hold=hold, destination=locked[destination_account_id], amount=amount, final=final,
+        return hold_capture_locked(hold=hold, destination=locked_row(locked, destination_account_id), amount=amount,
+                                   final=final,
                                    reason=reason, actor=actor, locked=locked)
 
 
@@ -205,12 +211,13 @@ def hold_capture_locked(*, hold: Hold, destination: Account, actor: Actor, amoun
                                f"{destination.currency}", errors=[{"field": "destination_account",
                                                                    "message": "Differs from the hold's currency."}])
     locked = lock_tenant_accounts(tenant_id=hold.tenant_id, actor=actor, action="capture hold", already=locked,
+                                  exact=[hold.reserve_account_id],
                                   wanted=[(hold.reserve_account_id, "hold"), (destination.id, "destination_account"),
                                           (hold.account_id, "hold")])
     post_entries(tenant=hold.tenant, actor=actor, kind="capture", hold=hold, payment_intent_id=payment_intent_id,
-                 description=f"Capture of hold {hold.id}", locked=locked,
-                 entries=[EntryInput(hold.reserve_account_id, DEBIT, amount),
-                          EntryInput(destination.id, CREDIT, amount)])
+                 description=f"Capture of hold {hold.id}", locked=locked, shard_key=hold.id,
+                 entries=[EntryInput(hold.reserve_account_id, DEBIT, amount, row=True),
+                          EntryInput(destination.id, CREDIT, amount, row=True)])
     hold.captured_amount += amount
     fields = ["captured_amount"]
     leftover = hold.remaining
@@ -240,6 +247,7 @@ def hold_release(*, tenant: Tenant, hold_id: str, actor: Actor, reason: str = ""
 def hold_release_locked(*, hold: Hold, actor: Actor, reason: str = "",
                         locked: dict[str, Account] | None = None) -> Hold:
     locked = lock_tenant_accounts(tenant_id=hold.tenant_id, actor=actor, action="release hold", already=locked,
+                                  exact=[hold.reserve_account_id],
                                   wanted=[(hold.reserve_account_id, "hold"), (hold.account_id, "hold")])
     leftover = hold.remaining
     _return_to_account(hold, leftover, kind="release", actor=actor, description=f"Release of hold {hold.id}",
@@ -283,7 +291,8 @@ def _expiry_posted(expiring: Sequence[tuple[Hold, int, str]], actor: Actor, lock
     postings_write([posting_prepare(
         tenant=hold.tenant, actor=actor, kind="expiry", hold=hold, transaction_id=transaction_id,
         description=f"Expiry of hold {hold.id}", locked=locked,
-        entries=[EntryInput(hold.reserve_account_id, DEBIT, leftover), EntryInput(hold.account_id, CREDIT, leftover)])
+        entries=[EntryInput(hold.reserve_account_id, DEBIT, leftover, row=True),
+                 EntryInput(hold.account_id, CREDIT, leftover)])
         for hold, leftover, transaction_id in expiring], locked)
 
 
@@ -307,7 +316,7 @@ def hold_expire(*, hold_id: str, actor: Actor) -> Hold | None:
         hold = holds[0]
         if hold.status != Hold.ACTIVE or hold.expires_at > timezone.now():
             return None
-        locked = lock_accounts([hold.reserve_account_id, hold.account_id])
+        locked = lock_accounts([hold.account_id], exact=[hold.reserve_account_id])
         if locked[hold.account_id].status != Account.ACTIVE:
             return None
         _expire_locked([hold], actor, locked)
@@ -342,7 +351,7 @@ def _expire_batch(*, actor: Actor, batch: int) -> int:
         if not holds:
             return 0
         expiring = _expiry_recorded(holds, actor)
-        locked = lock_accounts([account_id for h in holds for account_id in (h.account_id, h.reserve_account_id)])
+        locked = lock_accounts([h.account_id for h in holds], exact=[h.reserve_account_id for h in holds])
         if any(locked[hold.account_id].status != Account.ACTIVE for hold in holds):
             raise _AccountsChanged  # frozen since the query: undo the batch, its holds wait
         _expiry_posted(expiring, actor, locked)
@@ -350,16 +359,19 @@ def _expire_batch(*, actor: Actor, batch: int) -> int:
 
 
 def holds_release_lapsed(*, tenant: Tenant, account_ids: Iterable[str], also_lock: Iterable[str],
-                         actor: Actor) -> dict[str, Account]:
+                         actor: Actor, whole: Collection[str] = (), pick: int = 0,
+                         exact: Collection[str] = ()) -> dict[str, Account]:
     """Inside a posting's transaction: expire the lapsed holds of `account_ids` first, so
     funds that no longer count as held can be spent. Locks the holds, then every account
-    involved (the posting's too, within the tenant) in one ordered pass, and returns them."""
+    involved (the posting's too, within the tenant; every shard of the one it debits) in one
+    ordered pass, and returns their rows."""
     now = timezone.now()
     due_ids = list(Hold.objects.filter(tenant=tenant, account_id__in=list(account_ids), status=Hold.ACTIVE,
                                        expires_at__lte=now).values_list("id", flat=True))
     holds = [h for h in lock_holds(due_ids) if h.status == Hold.ACTIVE and h.expires_at <= now]
     wanted = [*also_lock, *(h.account_id for h in holds), *(h.reserve_account_id for h in holds)]
-    locked = lock_tenant_accounts(tenant_id=tenant.id, actor=actor, action="release lapsed holds",
+    locked = lock_tenant_accounts(tenant_id=tenant.id, actor=actor, action="release lapsed holds", pick=pick,
+                                  whole=whole, exact={*exact, *(h.reserve_account_id for h in holds)},
                                   wanted=[(account_id, "account") for account_id in dict.fromkeys(wanted)])
     _expire_locked(holds, actor, locked)
     return locked

@@ -24,6 +24,7 @@ from django.utils import timezone
 from audit.actors import Actor
 from audit.context import current_request_id
 from tenants.models import Tenant
+from tenants.selectors import Scope, object_not_found
 from zentra.db.rowsets import rows_param, rows_select
 from zentra.errors import ValidationFailed
 
@@ -37,8 +38,19 @@ from ..errors import (
     PolicyDenied,
     UnbalancedTransaction,
 )
-from ..locks import lock_tenant_accounts
-from ..models import CREDIT, DEBIT, MAX_AMOUNT, Account, Hold, LedgerEntry, LedgerTransaction, new_transaction_id
+from ..locks import lock_tenant_accounts, locked_row, shard_pick
+from ..models import (
+    CREDIT,
+    DEBIT,
+    MAX_AMOUNT,
+    Account,
+    Hold,
+    LedgerEntry,
+    LedgerTransaction,
+    logical_account_of,
+    new_transaction_id,
+    shard_row_id,
+)
 from .periods import PERIOD_OPEN_CONSTRAINT, period_closed_error, period_refuse_closed
 from .system_accounts import system_accounts_refuse
 
@@ -51,6 +63,9 @@ class EntryInput:
     direction: str
     amount: int
     currency: str | None = None  # when given, must equal the account's
+    # `account_id` names one physical row of a hot account (the reserve shard a hold credited),
+    # not the account as a whole: shard 0's row has the account's own id.
+    row: bool = False
 
 
 def signed(account: Account, direction: str, amount: int) -> int:
@@ -76,17 +91,18 @@ def _validate_shape(entries: Sequence[EntryInput]) -> None:
             raise ValidationFailed(f"entries[{index}].amount must be a positive integer in minor units")
 
 
-def _check_accounts(entries: Sequence[EntryInput], accounts: dict[str, Account]) -> None:
-    for index, entry in enumerate(entries):
+def _check_accounts(entries: Sequence[tuple[int, EntryInput]], accounts: dict[str, Account]) -> None:
+    """`entries`: (index in the request, entry on a row) pairs."""
+    for index, entry in entries:
         account = accounts[entry.account_id]
         if account.status != Account.ACTIVE:
-            raise AccountNotActive(f"Account {account.id} is {account.status}; it takes no new postings")
+            raise AccountNotActive(f"Account {account.logical_id} is {account.status}; it takes no new postings")
         if entry.currency is not None and entry.currency != account.currency:
-            raise CurrencyMismatch(f"Entry {index} is in {entry.currency} but account {account.id} is in "
+            raise CurrencyMismatch(f"Entry {index} is in {entry.currency} but account {account.logical_id} is in "
                                    f"{account.currency}", errors=[{"field": f"entries[{index}].currency",
                                                                    "message": "Differs from the account's currency."}])
     net_by_currency: dict[str, int] = defaultdict(int)
-    for entry in entries:
+    for _, entry in entries:
         currency = accounts[entry.account_id].currency
         net_by_currency[currency] += entry.amount if entry.direction == DEBIT else -entry.amount
     unbalanced = {c: n for c, n in net_by_currency.items() if n != 0}
@@ -99,14 +115,16 @@ def _check_accounts(entries: Sequence[EntryInput], accounts: dict[str, Account])
 # Releases and expiries only give reserved funds back to their owner, and an adjusting posting is
 # how two people put a break right: none of them waits for the review it may be part of.
 RETURNS_RESERVED_FUNDS = {"release", "expiry", "adjustment"}
+# Postings whose accounts a person names: by their logical ids only.
+BY_HAND = {"transfer", "adjustment"}
 
 
-def _check_under_review(entries: Sequence[EntryInput], accounts: dict[str, Account]) -> None:
-    for entry in entries:
+def _check_under_review(entries: Sequence[tuple[int, EntryInput]], accounts: dict[str, Account]) -> None:
+    for _, entry in entries:
         account = accounts[entry.account_id]
         if entry.direction == DEBIT and account.under_review:
-            raise AccountUnderReview(f"Account {account.id} is under review: its latest verification found a break, "
-                                     "and no debit is taken until an owner resolves it")
+            raise AccountUnderReview(f"Account {account.logical_id} is under review: its latest verification found a "
+                                     "break, and no debit is taken until an owner resolves it")
 
 
 class LapsedHoldsFirst(Exception):
@@ -119,21 +137,26 @@ class LapsedHoldsFirst(Exception):
 
 
 def _check_debit_limits(locked: dict[str, Account], deltas: dict[str, int]) -> None:
-    """The limits stored on accounts, checked by every posting whoever makes it. The account
-    rows are locked, so parallel postings cannot both squeeze under a daily limit."""
-    for account_id, delta in sorted(deltas.items()):
-        account = locked[account_id]
+    """The limits stored on accounts (each shard row carries its account's), checked by every
+    posting whoever makes it, on the account as a whole. The rows are locked (every shard of an
+    account debited), so parallel postings cannot both squeeze under a daily limit."""
+    by_account: dict[str, int] = defaultdict(int)
+    for row_id, delta in deltas.items():
+        by_account[locked[row_id].logical_id] += delta
+    for account_id, delta in sorted(by_account.items()):
+        account = locked_row(locked, account_id)
         if delta >= 0:
             continue
         if account.max_single_debit is not None and -delta > account.max_single_debit:
-            raise PolicyDenied(f"Account {account.id} allows debits of at most {account.max_single_debit}; "
+            raise PolicyDenied(f"Account {account_id} allows debits of at most {account.max_single_debit}; "
                                f"{-delta} requested")
         if account.max_daily_debit is not None:
             midnight = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
-            spent = (LedgerEntry.objects.filter(account=account, created_at__gte=midnight)
+            rows = [shard_row_id(account_id, shard) for shard in range(account.shard_count)]
+            spent = (LedgerEntry.objects.filter(account_id__in=rows, created_at__gte=midnight)
                      .exclude(direction=account.normal_balance).aggregate(total=Sum("amount"))["total"] or 0)
             if spent + -delta > account.max_daily_debit:
-                raise PolicyDenied(f"Account {account.id} allows {account.max_daily_debit} of debits per day; "
+                raise PolicyDenied(f"Account {account_id} allows {account.max_daily_debit} of debits per day; "
                                    f"{spent} used, {-delta} requested")
 
 
@@ -141,25 +164,86 @@ def _has_lapsed_holds(account_id: str) -> bool:
     return Hold.objects.filter(account_id=account_id, status=Hold.ACTIVE, expires_at__lte=timezone.now()).exists()
 
 
+def _short(account_id: str, available: int, requested: int, lapsed_holds_released: bool) -> Exception:
+    if not lapsed_holds_released and _has_lapsed_holds(account_id):
+        return LapsedHoldsFirst([account_id])
+    return InsufficientFunds(f"Account {account_id} has {available} available, {requested} requested")
+
+
+def _on_rows(entries: Sequence[EntryInput], locked: dict[str, Account], pick: int,
+             lapsed_holds_released: bool) -> list[tuple[int, EntryInput]]:
+    """The posting's entries on the rows they move, each with its index in the request. An
+    account of one row, or a shard named by its id, is its own row; a credit to a sharded
+    account goes to the shard its lock chose; a debit of one with a floor takes from its shards
+    in order, as much as each holds above its floor, one entry per shard it draws from."""
+    rows_of: dict[str, list[Account]] = defaultdict(list)
+    for row in locked.values():
+        rows_of[row.logical_id].append(row)
+    moved: dict[str, int] = defaultdict(int)  # by earlier entries of this posting
+    placed: list[tuple[int, EntryInput]] = []
+    for index, entry in enumerate(entries):
+        start = len(placed)
+        own = locked[entry.account_id] if entry.account_id in locked else None
+        if own is not None and (entry.row or own.shard_count == 1 or own.shard_of_id is not None):
+            placed.append((index, entry))
+        else:
+            shards = sorted(rows_of[entry.account_id], key=lambda row: row.shard)
+            floor = balance_floor(shards[0])
+            if entry.direction == DEBIT and floor is not None and shards[0].status == Account.ACTIVE:
+                if len(shards) != shards[0].shard_count:
+                    raise RuntimeError(f"A debit of {entry.account_id} needs all of its shards locked")
+                wanted = entry.amount
+                for row in shards:
+                    room = row.posted_balance + moved[row.id] - floor
+                    take = min(wanted, room)
+                    if take > 0:
+                        placed.append((index, EntryInput(row.id, DEBIT, take, entry.currency, row=True)))
+                        wanted -= take
+                if wanted:
+                    available = sum(row.posted_balance + moved[row.id] - floor for row in shards)
+                    raise _short(entry.account_id, available, entry.amount, lapsed_holds_released)
+            else:
+                chosen = [row for row in shards if row.shard == pick % row.shard_count] or shards
+                placed.append((index, EntryInput(chosen[0].id, entry.direction, entry.amount, entry.currency,
+                                                 row=True)))
+        for _, part in placed[start:]:
+            moved[part.account_id] += signed(locked[part.account_id], part.direction, part.amount)
+    return placed
+
+
 def post_entries(*, tenant: Tenant, entries: Sequence[EntryInput], actor: Actor, kind: str = "transfer",
                  description: str = "", metadata: dict[str, Any] | None = None, effective_at: datetime | None = None,
                  reverses: LedgerTransaction | None = None, hold: Hold | None = None,
                  payment_intent_id: str | None = None, payout_id: str | None = None,
-                 locked: dict[str, Account] | None = None, lapsed_holds_released: bool = False) -> LedgerTransaction:
+                 locked: dict[str, Account] | None = None, lapsed_holds_released: bool = False,
+                 shard_key: str | None = None) -> LedgerTransaction:
     """Append one balanced transaction, inside the caller's database transaction. `locked`:
-    accounts the caller has already locked (they are not locked again, and their in-memory
-    heads must be current). The returned transaction carries its entries (`posted_entries`)."""
+    rows the caller has already locked (they are not locked again, and their in-memory heads
+    must be current). `shard_key`: what picks the shard a credit to a hot account goes to (the
+    hold, intent or payout the posting belongs to; the transaction's id when absent). The
+    returned transaction carries its entries (`posted_entries`)."""
     _validate_shape(entries)
+    if kind in BY_HAND:
+        # Shard rows are the ledger's own layout, not accounts anyone names (404, as elsewhere).
+        first_shard = next((i for i, e in enumerate(entries) if logical_account_of(e.account_id)[1]), None)
+        if first_shard is not None:
+            raise object_not_found(Account, entries[first_shard].account_id,
+                                   scope=Scope.of_tenant(tenant.id, actor), action="post entry", label="account",
+                                   field=f"entries[{first_shard}].account")
     if effective_at is not None:
         # Only a posting given its own date can fall in a closed period; the trigger of
         # migration 0013 checks every one, and waits for a close in progress.
         period_refuse_closed(tenant_id=tenant.id, effective_at=effective_at)
-    locked = lock_tenant_accounts(tenant_id=tenant.id, actor=actor, action="post entry", already=locked,
+    transaction_id = new_transaction_id()
+    pick = shard_pick(shard_key or transaction_id)
+    locked = lock_tenant_accounts(tenant_id=tenant.id, actor=actor, action="post entry", already=locked, pick=pick,
+                                  whole={e.account_id for e in entries if e.direction == DEBIT and not e.row},
+                                  exact={e.account_id for e in entries if e.row},
                                   wanted=[(e.account_id, f"entries[{i}].account") for i, e in enumerate(entries)])
     txn = posting_prepare(tenant=tenant, entries=entries, actor=actor, kind=kind, description=description,
                           metadata=metadata, effective_at=effective_at, reverses=reverses, hold=hold,
                           payment_intent_id=payment_intent_id, payout_id=payout_id, locked=locked,
-                          lapsed_holds_released=lapsed_holds_released)
+                          lapsed_holds_released=lapsed_holds_released, transaction_id=transaction_id, pick=pick)
     postings_write([txn], locked)
     return txn
 
@@ -168,31 +252,36 @@ def posting_prepare(*, tenant: Tenant, entries: Sequence[EntryInput], actor: Act
                     locked: dict[str, Account], description: str = "", metadata: dict[str, Any] | None = None,
                     effective_at: datetime | None = None, reverses: LedgerTransaction | None = None,
                     hold: Hold | None = None, payment_intent_id: str | None = None, payout_id: str | None = None,
-                    lapsed_holds_released: bool = False, transaction_id: str | None = None) -> LedgerTransaction:
-    """Check one posting against the locked accounts and build its rows, advancing the
-    accounts' in-memory heads; nothing is written until postings_write. Callers that post many
-    at once (the expiry job) prepare each, then write them all in one statement; they may name
-    the transaction's id in advance (`transaction_id`), to write what refers to it first."""
+                    lapsed_holds_released: bool = False, transaction_id: str | None = None,
+                    pick: int = 0) -> LedgerTransaction:
+    """Check one posting against the locked rows and build its entries, advancing the rows'
+    in-memory heads; nothing is written until postings_write. Callers that post many at once
+    (the expiry job) prepare each, then write them all in one statement; they may name the
+    transaction's id in advance (`transaction_id`), to write what refers to it first. `pick`:
+    the shard a credit to a hot account goes to, when its lock took more than one."""
     _validate_shape(entries)
     if kind == "transfer":
         # A transfer is the posting a client or an operator asks for by hand.
-        system_accounts_refuse((locked[e.account_id] for e in entries), actor=actor, action="post entry")
-    _check_accounts(entries, locked)
+        system_accounts_refuse((locked_row(locked, e.account_id) for e in entries), actor=actor, action="post entry")
+    placed = _on_rows(entries, locked, pick, lapsed_holds_released)
+    _check_accounts(placed, locked)
     if kind not in RETURNS_RESERVED_FUNDS:
-        _check_under_review(entries, locked)
+        _check_under_review(placed, locked)
 
     deltas: dict[str, int] = defaultdict(int)
-    for entry in entries:
+    for _, entry in placed:
         deltas[entry.account_id] += signed(locked[entry.account_id], entry.direction, entry.amount)
     short = [account_id for account_id, delta in sorted(deltas.items())
              if delta < 0 and (floor := balance_floor(locked[account_id])) is not None
              and locked[account_id].posted_balance + delta < floor]
     if short:
-        if not lapsed_holds_released and any(_has_lapsed_holds(account_id) for account_id in short):
-            raise LapsedHoldsFirst(short)
+        accounts_short = [locked[row_id].logical_id for row_id in short]
+        if not lapsed_holds_released and any(_has_lapsed_holds(account_id) for account_id in accounts_short):
+            raise LapsedHoldsFirst(accounts_short)
         account = locked[short[0]]
         available = account.posted_balance - (balance_floor(account) or 0)
-        raise InsufficientFunds(f"Account {account.id} has {available} available, {-deltas[account.id]} requested")
+        raise InsufficientFunds(f"Account {account.logical_id} has {available} available, "
+                                f"{-deltas[account.id]} requested")
     _check_debit_limits(locked, deltas)
     for account_id, delta in deltas.items():
         if abs(locked[account_id].posted_balance + delta) > MAX_AMOUNT:
@@ -208,7 +297,7 @@ def posting_prepare(*, tenant: Tenant, entries: Sequence[EntryInput], actor: Act
         source_request_id=current_request_id() or "", actor=str(actor))
     rows = []
     key_id = current_key_id()
-    for entry in entries:
+    for _, entry in placed:
         account = locked[entry.account_id]
         account.last_sequence += 1
         account.posted_balance += signed(account, entry.direction, entry.amount)

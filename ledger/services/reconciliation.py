@@ -48,7 +48,7 @@ class _AccountState:
 
 def _check_tenant(tenant: Tenant, progress: Progress | None, progress_offset: int,
                   total: int) -> tuple[int, int, list[Finding]]:
-    accounts = {a.id: a for a in Account.objects.filter(tenant=tenant)}
+    accounts = {a.id: a for a in Account.rows.filter(tenant=tenant)}  # every row: shards keep their own chains
     states: dict[str, _AccountState] = defaultdict(_AccountState)
     net_by_currency: dict[str, int] = defaultdict(int)
     findings: list[Finding] = []
@@ -189,4 +189,4 @@ def _breaks_record(run: ReconciliationRun, findings: list[Finding]) -> None:
     ReconciliationBreak.objects.bulk_create(rows)
     under_review = {row.account_id for row in rows if row.account_id and row.resolved_at is None}
     if under_review:
-        Account.objects.filter(tenant=run.tenant, id__in=under_review, under_review=False).update(under_review=True)
+        Account.rows.filter(tenant=run.tenant, id__in=under_review, under_review=False).update(under_review=True)

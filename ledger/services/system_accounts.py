@@ -19,9 +19,9 @@ def system_accounts_refuse(accounts: Iterable[Account], *, actor: Actor, action:
     system account."""
     for account in accounts:
         if account.is_system:
-            detail = (f"Account {account.id} is the tenant's {account.account_type} system account: only the "
-                      "services that own it move its money; no key or operator may freeze, close or post to it")
-            access_denial_record(actor=actor, action=action, target=account.id, tenant_id=account.tenant_id,
+            detail = (f"Account {account.logical_id} is the tenant's {account.account_type} system account: only "
+                      "the services that own it move its money; no key or operator may freeze, close or post to it")
+            access_denial_record(actor=actor, action=action, target=account.logical_id, tenant_id=account.tenant_id,
                                  target_tenant_id=account.tenant_id, reason=detail,
                                  request_id=current_request_id() or "")
             raise SystemAccountProtected(detail)

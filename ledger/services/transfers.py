@@ -16,7 +16,7 @@ from webhooks.services.outbox import event_emit
 
 from ..errors import AlreadyReversed, InvalidStateTransition
 from ..locks import lock_transaction
-from ..models import CREDIT, DEBIT, Account, LedgerTransaction
+from ..models import CREDIT, DEBIT, Account, LedgerTransaction, logical_account_of
 from ..shapes import transaction_body
 from .holds import holds_release_lapsed
 from .postings import EntryInput, post_entries, with_lapsed_holds_retry
@@ -29,13 +29,16 @@ def _transaction_event(txn: LedgerTransaction, type: str, actor: Actor) -> None:
                data_object=dict(transaction_body(txn, entries=txn.posted_entries, fresh=True)))  # type: ignore[attr-defined]
 
 
-def _lapsed_released(tenant: Tenant, lapsed_on: Sequence[str], accounts: Sequence[str],
+def _lapsed_released(tenant: Tenant, lapsed_on: Sequence[str], entries: Sequence[EntryInput],
                      actor: Actor) -> dict[str, Account] | None:
     """On the retry of a posting that was short only because of lapsed holds: release them,
     and lock the posting's accounts with theirs (holds first, then accounts, in key order)."""
     if not lapsed_on:
         return None
-    return holds_release_lapsed(tenant=tenant, account_ids=lapsed_on, also_lock=accounts, actor=actor)
+    return holds_release_lapsed(tenant=tenant, account_ids=lapsed_on, also_lock=[e.account_id for e in entries],
+                                whole=[e.account_id for e in entries if e.direction == DEBIT and not e.row],
+                                exact=[e.account_id for e in entries if e.row],
+                                actor=actor)
 
 
 def ledger_transaction_post(*, tenant: Tenant, entries: Sequence[EntryInput], actor: Actor, description: str = "",
@@ -51,7 +54,7 @@ def _transfer_post(*, tenant: Tenant, entries: Sequence[EntryInput], actor: Acto
                    metadata: dict[str, Any] | None, effective_at: datetime | None,
                    lapsed_on: Sequence[str]) -> LedgerTransaction:
     with acting_as(actor):
-        locked = _lapsed_released(tenant, lapsed_on, [e.account_id for e in entries], actor)
+        locked = _lapsed_released(tenant, lapsed_on, entries, actor)
         txn = post_entries(tenant=tenant, entries=entries, actor=actor, kind="transfer", description=description,
                            metadata=metadata, effective_at=effective_at, locked=locked,
                            lapsed_holds_released=bool(lapsed_on))
@@ -78,9 +81,13 @@ def _transaction_reverse(*, tenant: Tenant, transaction_id: str, actor: Actor, r
         if original.kind not in REVERSIBLE_KINDS:
             raise InvalidStateTransition(
                 f"{original.id} is a {original.kind} posting; resolve it through its own workflow, not a reversal")
-        mirrored = [EntryInput(account_id=e.account_id, direction=CREDIT if e.direction == DEBIT else DEBIT,
-                               amount=e.amount) for e in original.entries.order_by("id")]
-        locked = _lapsed_released(tenant, lapsed_on, [e.account_id for e in mirrored], actor)
+        # Credits go back to the very rows the original debited; debits take from the account as
+        # a whole (a hot account's shard may have spent what the original credited to it).
+        mirrored = [EntryInput(account_id=e.account_id, direction=CREDIT, amount=e.amount, row=True)
+                    if e.direction == DEBIT else
+                    EntryInput(account_id=logical_account_of(e.account_id)[0], direction=DEBIT, amount=e.amount)
+                    for e in original.entries.order_by("id")]
+        locked = _lapsed_released(tenant, lapsed_on, mirrored, actor)
         reversal = post_entries(tenant=tenant, entries=mirrored, actor=actor, kind="reversal",
                                 description=reason or f"Reversal of {original.id}",
                                 metadata={"reason": reason} if reason else {}, reverses=original, locked=locked,

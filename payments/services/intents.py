@@ -19,8 +19,8 @@ from audit.actors import Actor, acting_as
 from audit.context import current_request_id
 from audit.history import create_with_history
 from ledger.errors import CurrencyMismatch, PolicyDenied
-from ledger.locks import lock_account_with_system, lock_tenant_accounts
-from ledger.models import Account
+from ledger.locks import lock_account_with_system, lock_tenant_accounts, locked_row, shard_pick
+from ledger.models import Account, new_hold_id
 from ledger.services.holds import hold_place_locked, holds_release_lapsed
 from ledger.services.postings import with_lapsed_holds_retry
 from ledger.services.system_accounts import system_accounts_refuse
@@ -99,18 +99,20 @@ def _confirm(*, tenant: Tenant, intent_id: str, actor: Actor, lapsed_on: Sequenc
         if intent.status != PaymentIntent.REQUIRES_CONFIRMATION:
             raise InvalidStateTransition(f"Payment intent {intent.id} is {intent.status}; only an intent that "
                                          "requires confirmation can be confirmed")
-        # Source and reserve together, in key order: velocity is read under this lock.
+        # Source and reserve together, in key order: velocity is read under this lock. The hold
+        # is named first: the shard of the reserve it credits follows from it.
+        hold_id = new_hold_id()
         if lapsed_on:
             reserve = Account.objects.get(tenant=tenant, currency=intent.currency, account_type="reserve",
                                           is_system=True)
             locked = holds_release_lapsed(tenant=tenant, account_ids=lapsed_on, actor=actor,
-                                          also_lock=[intent.source_account_id, reserve.id])
-            source = locked[intent.source_account_id]
+                                          also_lock=[intent.source_account_id, reserve.id],
+                                          whole=[intent.source_account_id], pick=shard_pick(hold_id))
+            source = locked_row(locked, intent.source_account_id)
         else:
-            source, found_reserve = lock_account_with_system(
+            source, _, locked = lock_account_with_system(
                 tenant_id=tenant.id, account_id=intent.source_account_id, system_type="reserve", actor=actor,
-                action="confirm payment intent", field="source_account")
-            locked = {source.id: source, **({found_reserve.id: found_reserve} if found_reserve else {})}
+                action="confirm payment intent", field="source_account", pick=shard_pick(hold_id))
         verdict = policy_evaluate(intent=intent, source=source)
         _record_decisions(intent, verdict.decisions)
         if verdict.outcome == "deny":
@@ -118,7 +120,7 @@ def _confirm(*, tenant: Tenant, intent_id: str, actor: Actor, lapsed_on: Sequenc
         hold = hold_place_locked(
             tenant=tenant, account=source, amount=intent.amount, actor=actor, reference=f"payment intent {intent.id}",
             expires_at=timezone.now() + timedelta(seconds=settings.ZENTRA_INTENT_HOLD_SECONDS), locked=locked,
-            lapsed_released=bool(lapsed_on))
+            lapsed_released=bool(lapsed_on), hold_id=hold_id)
         intent.hold, intent.route_plan = hold, verdict.routes
         if verdict.outcome == "review":
             intent_move(intent, PaymentIntent.REQUIRES_REVIEW, actor=actor, reason=verdict.reason,

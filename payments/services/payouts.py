@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from audit.actors import Actor, acting_as
 from audit.context import current_request_id
-from ledger.locks import lock_account_with_system, lock_tenant_accounts
+from ledger.locks import lock_account_with_system, lock_tenant_accounts, locked_row, shard_pick
 from ledger.models import CREDIT, DEBIT, Account
 from ledger.services.holds import holds_release_lapsed
 from ledger.services.postings import EntryInput, post_entries, with_lapsed_holds_retry
@@ -20,7 +20,7 @@ from tenants.models import Tenant
 from webhooks.services.outbox import event_emit
 from zentra.errors import InvalidStateTransition
 
-from ..models import Payout, Provider
+from ..models import Payout, Provider, new_payout_id
 from ..shapes import payout_body
 from .settlement.records import settlement_record_payout
 
@@ -50,29 +50,33 @@ def payout_create(*, tenant: Tenant, account_id: str, amount: int, actor: Actor,
 def _payout_create(*, tenant: Tenant, account_id: str, amount: int, actor: Actor, metadata: dict[str, Any] | None,
                    lapsed_on: Sequence[str]) -> Payout:
     with acting_as(actor):
+        # Named before the locks: the shard of the payout account it credits follows from it.
+        payout_id = new_payout_id()
         if lapsed_on:
             # The rare retry: lapsed holds (and their accounts) are locked before any account.
             account = lock_tenant_accounts(tenant_id=tenant.id, wanted=[(account_id, "account")], actor=actor,
                                            action="pay out", lock=False)[account_id]
             payout_account = _payout_account(tenant, account.currency)
             locked = holds_release_lapsed(tenant=tenant, account_ids=lapsed_on, actor=actor,
-                                          also_lock=[account.id, payout_account.id])
-            account = locked[account.id]
+                                          also_lock=[account.id, payout_account.id], whole=[account.id],
+                                          pick=shard_pick(payout_id))
+            account = locked_row(locked, account.id)
         else:
-            account, found = lock_account_with_system(tenant_id=tenant.id, account_id=account_id, system_type="payout",
-                                                      actor=actor, action="pay out")
+            account, found, locked = lock_account_with_system(
+                tenant_id=tenant.id, account_id=account_id, system_type="payout", actor=actor, action="pay out",
+                pick=shard_pick(payout_id))
             payout_account = found or _payout_account(tenant, account.currency)
-            locked = {account.id: account, payout_account.id: payout_account}
         # Paying out of a reserve, settlement or payout account is moving its money by hand.
         system_accounts_refuse([account], actor=actor, action="pay out")
-        payout = Payout(tenant=tenant, account=account, amount=amount, currency=account.currency,
+        payout = Payout(id=payout_id, tenant=tenant, account=account, amount=amount, currency=account.currency,
                         metadata=metadata or {}, source_request_id=current_request_id() or "",
                         provider=_payout_provider(tenant))
         payout._change_reason = "created"  # type: ignore[attr-defined]
         payout.save()
         post_entries(tenant=tenant, actor=actor, kind="payout", payout_id=payout.id, description=f"Payout {payout.id}",
-                     entries=[EntryInput(account.id, DEBIT, amount), EntryInput(payout_account.id, CREDIT, amount)],
-                     locked=locked, lapsed_holds_released=bool(lapsed_on))
+                     entries=[EntryInput(account.id, DEBIT, amount),
+                              EntryInput(payout_account.id, CREDIT, amount, row=True)],
+                     locked=locked, lapsed_holds_released=bool(lapsed_on), shard_key=payout.id)
         _event(payout, "payout.created", actor)
         return payout
 
@@ -89,7 +93,7 @@ def payout_resolve(*, payout_id: str, paid: bool, actor: Actor, reason: str = ""
         if not paid:
             payout_account = _payout_account(payout.tenant, payout.currency)
             post_entries(tenant=payout.tenant, actor=actor, kind="payout", payout_id=payout.id,
-                         description=f"Return of failed payout {payout.id}",
+                         description=f"Return of failed payout {payout.id}", shard_key=payout.id,
                          entries=[EntryInput(payout_account.id, DEBIT, payout.amount),
                                   EntryInput(payout.account_id, CREDIT, payout.amount)])
             payout.failure_reason = reason[:500] or "the provider could not pay out"

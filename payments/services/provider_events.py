@@ -16,7 +16,7 @@ from django.utils import timezone
 from audit.actors import Actor, acting_as
 from audit.context import current_request_id
 from audit.services.evidence import access_denial_record
-from ledger.locks import lock_tenant_hold_with_accounts
+from ledger.locks import lock_tenant_hold_with_accounts, locked_row
 from ledger.models import CREDIT, DEBIT, Hold
 from ledger.selectors import system_account_id
 from ledger.services.holds import hold_capture_locked
@@ -110,12 +110,12 @@ def _settle(intent: PaymentIntent, provider: Provider, actor: Actor, *, settled_
     if hold.status != Hold.ACTIVE:
         raise InvalidStateTransition(f"Hold {hold.id} of {intent.id} is {hold.status}; nothing to settle")
     hold.tenant = intent.tenant
-    settlement = locked[settlement_id]
+    settlement = locked_row(locked, settlement_id)  # the shard of it the hold's id picks
     hold_capture_locked(hold=hold, destination=settlement, actor=actor, reason=f"settled {intent.id}",
                         payment_intent_id=intent.id, locked=locked)
     txn = post_entries(tenant=intent.tenant, actor=actor, kind="settlement", payment_intent_id=intent.id,
-                       locked=locked, description=f"Settlement of {intent.id} to the merchant",
-                       entries=[EntryInput(settlement.id, DEBIT, intent.amount),
+                       locked=locked, shard_key=hold.id, description=f"Settlement of {intent.id} to the merchant",
+                       entries=[EntryInput(settlement.id, DEBIT, intent.amount, row=True),
                                 EntryInput(intent.destination_account_id, CREDIT, intent.amount)])
     # Matched to its intent as it arrives; the provider's settlement report confirms it later.
     settlement_record_charge(intent=intent, provider=provider, transaction_id=txn.id, settled_at=settled_at)

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 
 GENERATED_REQUEST_ID = re.compile(r"^req_[0-9A-HJKMNP-TV-Z]{26}$")
 ACCOUNT_FIELDS = {"id", "object", "customer", "name", "currency", "account_type", "normal_balance", "status",
-                  "allow_overdraft", "overdraft_limit", "is_system", "under_review", "balances", "metadata",
+                  "allow_overdraft", "overdraft_limit", "is_system", "under_review", "shards", "balances", "metadata",
                   "created_at"}
 
 

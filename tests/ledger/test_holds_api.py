@@ -14,7 +14,8 @@ from django.utils import timezone
 
 from audit.actors import Actor
 from ledger import tasks
-from ledger.models import Account, Hold, LedgerTransaction, ReconciliationRun
+from ledger.models import Account, Hold, LedgerTransaction, ReconciliationRun, logical_account_of
+from ledger.selectors import posted_balance
 from ledger.services.holds import hold_expire
 from webhooks.models import Event
 
@@ -96,7 +97,9 @@ def verify_clean(tenant) -> None:
 
 
 def entries_of(txn_id: str) -> set[tuple[str, str, int]]:
-    return set(LedgerTransaction.objects.get(pk=txn_id).entries.values_list("account_id", "direction", "amount"))
+    """By logical account: a hot account's entry lands on one of its shard rows."""
+    return {(logical_account_of(row)[0], direction, amount) for row, direction, amount
+            in LedgerTransaction.objects.get(pk=txn_id).entries.values_list("account_id", "direction", "amount")}
 
 
 # --- create and retrieve ----------------------------------------------------------------------------
@@ -123,9 +126,10 @@ def test_create_with_expires_in_reserves_the_amount_on_the_reserve_account(tenan
     created = LedgerTransaction.objects.get(pk=body["transactions"]["created"])
     assert (created.kind, created.hold_id) == ("hold", body["id"])
     assert entries_of(created.id) == {(book.customer, "debit", 4_000), (book.reserve, "credit", 4_000)}
-    assert Account.objects.get(pk=book.reserve).posted_balance == 4_000
+    assert posted_balance(Account.objects.get(pk=book.reserve)) == 4_000
     hold = Hold.objects.get(pk=body["id"])
-    assert hold.reserve_account_id == book.reserve and hold.created_by.startswith("api_key:")
+    # the hold keeps the reserve row it credited: a shard of the reserve account, picked by its id
+    assert logical_account_of(hold.reserve_account_id)[0] == book.reserve and hold.created_by.startswith("api_key:")
 
 
 def test_create_with_expires_at_keeps_that_instant_and_retrieve_answers_the_same_body(tenant_a, book):
@@ -310,7 +314,8 @@ def assert_expired_by(hold_id: str, actor: str, amount: int) -> None:
     assert hold.resolved_by == actor and hold.resolved_at is not None
     [txn] = LedgerTransaction.objects.filter(hold=hold, kind__in=["capture", "release", "expiry"])
     assert txn.kind == "expiry" and txn.actor == actor
-    assert entries_of(txn.id) == {(hold.reserve_account_id, "debit", amount), (hold.account_id, "credit", amount)}
+    assert entries_of(txn.id) == {(logical_account_of(hold.reserve_account_id)[0], "debit", amount),
+                                  (hold.account_id, "credit", amount)}
     assert Event.objects.filter(resource_id=hold_id, type="hold.expired").count() == 1
     latest = hold.history.first()
     assert latest.status == "expired" and latest.history_actor == actor
@@ -435,7 +440,7 @@ def test_the_reserve_account_cannot_be_used_to_break_the_reserve_invariant(tenan
         tenant_a.post(f"/v1/holds/{on_reserve.json()['id']}/capture", {"destination_account": book.merchant})
     tenant_a.post(f"/v1/holds/{second['id']}/capture", {"destination_account": book.reserve})
     # then: the customer's reserved funds are still there for the customer's hold
-    assert Account.objects.get(pk=book.reserve).posted_balance == sum(
+    assert posted_balance(Account.objects.get(pk=book.reserve)) == sum(
         h.remaining for h in Hold.objects.filter(status="active"))
     assert Hold.objects.get(pk=customer_hold["id"]).status == "active"
     verify_clean(tenant_a.tenant)

@@ -20,6 +20,7 @@ from django.utils import timezone
 from audit.actors import Actor
 from ledger.errors import AmountExceedsHold, HoldNotActive, InsufficientFunds
 from ledger.models import Account, Hold, LedgerEntry, LedgerTransaction
+from ledger.selectors import posted_balance
 from ledger.services.accounts import account_create
 from ledger.services.holds import hold_capture, hold_expire, hold_place, holds_expire_due
 from tests.conftest import api_client
@@ -70,7 +71,7 @@ def reserve_of(tenant, currency: str = "USD") -> Account:
 
 
 def posted(account) -> int:
-    return Account.objects.get(pk=account if isinstance(account, str) else account.pk).posted_balance
+    return posted_balance(Account.objects.get(pk=account if isinstance(account, str) else account.pk))
 
 
 def resolutions(hold_id: str) -> list[LedgerTransaction]:

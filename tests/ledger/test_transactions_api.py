@@ -18,7 +18,8 @@ pytestmark = pytest.mark.django_db
 
 TRANSACTION_FIELDS = {"id", "object", "status", "kind", "description", "entries", "reverses", "reversed_by",
                       "metadata", "created_at", "effective_at"}
-STATEMENT_FIELDS = {"id", "transaction", "direction", "amount", "currency", "balance_after", "sequence", "created_at"}
+STATEMENT_FIELDS = {"id", "transaction", "direction", "amount", "currency", "balance_after", "sequence", "shard",
+                    "created_at"}
 
 
 def transfer_body(source, destination, amount, **extra) -> dict:
@@ -63,7 +64,7 @@ def test_a_posted_transaction_has_the_shape_of_api_md(tenant_a, bank, make_accou
     by_account = {entry["account"]: entry for entry in txn["entries"]}
     assert by_account[bank["id"]] | {"id": None} == {"id": None, "account": bank["id"], "direction": "debit",
                                                       "amount": 2_500, "currency": "USD", "balance_after": 2_500,
-                                                      "sequence": 1}
+                                                      "sequence": 1, "shard": 0}
     assert by_account[alice["id"]]["balance_after"] == 2_500 and by_account[alice["id"]]["direction"] == "credit"
     assert all(entry["id"].startswith("ent_") for entry in txn["entries"])
 

@@ -1,6 +1,7 @@
 import pytest
 
 from ledger.models import Account
+from ledger.selectors import posted_balance
 from payments.models import Provider
 from payments.services.sandbox import sandbox_payouts_due, sandbox_settle_due
 
@@ -8,7 +9,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def balance(account_id):
-    return Account.objects.get(pk=account_id).posted_balance
+    return posted_balance(Account.objects.get(pk=account_id))
 
 
 def system(tenant, kind):

@@ -13,6 +13,7 @@ from django.utils import timezone
 from audit.actors import Actor
 from ledger.errors import InvalidStateTransition
 from ledger.models import Account, Hold
+from ledger.selectors import posted_balance
 from payments.models import PaymentIntent, PolicyDecision, PolicyRule
 from payments.services.intents import payment_intent_approve, payment_intent_decline
 from payments.services.sandbox import sandbox_settle_due
@@ -235,7 +236,7 @@ def test_velocity_per_customer_holds_across_accounts_under_parallel_confirmation
     results = confirm_in_parallel(tenant_a.raw_key, intents)
     # then: three for the customer in all, across both accounts
     assert_exactly_three_of_six(results, desk)
-    assert desk.balances()["customer"] + Account.objects.get(pk=second).posted_balance == 2 * FUNDS - 3_000
+    assert desk.balances()["customer"] + posted_balance(Account.objects.get(pk=second)) == 2 * FUNDS - 3_000
     # and another customer has its own allowance
     assert confirmed(desk, 3_000, source=other_customer)["status"] == "processing"
 
