@@ -1,6 +1,12 @@
 """Every row lock the ledger takes, in one place and one order.
 
 Order, everywhere: hold rows first (by primary key), then account rows (by primary key).
+
+Strength: FOR NO KEY UPDATE, what an UPDATE of a balance takes anyway. It does not conflict with
+the FOR KEY SHARE that foreign-key checks take on the rows they reference (an intent naming
+its merchant, an entry its account), so inserting those never queues behind a posting's
+locks: with FOR UPDATE, a busy merchant row queued intent creations behind settlements, and
+the queue's tuple lock deadlocked three such transactions under load (bench/intents.py).
 Two postings touching the same accounts then queue behind each other instead of deadlocking
 (each would otherwise hold one row the other waits for), and capture, release and expiry of
 one hold queue on the hold row, so exactly one resolution wins.
@@ -38,6 +44,7 @@ def shard_pick(key: str) -> int:
     return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big") >> 1
 
 
+ROW_LOCK = "FOR NO KEY UPDATE"
 _ROWS = f"SELECT * FROM {Account._meta.db_table} WHERE id IN (SELECT * FROM ledger_account_rows(%s, %s, %s, %s))"
 _ACCOUNTS = f"{_ROWS} {{tenant}} ORDER BY id {{lock}}"
 
@@ -52,7 +59,7 @@ def lock_accounts(account_ids: Iterable[str], *, tenant_id: str | None = None, l
     if not ids and not exact:
         return {}
     # Every posting passes here: a hand-written statement spares the ORM's query compilation.
-    sql = _ACCOUNTS.format(tenant="" if tenant_id is None else "AND tenant_id = %s", lock="FOR UPDATE" if lock else "")
+    sql = _ACCOUNTS.format(tenant="" if tenant_id is None else "AND tenant_id = %s", lock=ROW_LOCK if lock else "")
     params: list[object] = [ids, sorted(set(whole)), pick, sorted(set(exact))]
     rows = Account.objects.raw(sql, params if tenant_id is None else [*params, tenant_id])
     return {account.id: account for account in rows}
@@ -112,7 +119,7 @@ _ACCOUNT_WITH_SYSTEM_LOCK = f"""
                   AND system.currency = own.currency
              WHERE system.account_type = %(system_type)s AND system.is_system AND system.shard_of_id IS NULL)],
             ARRAY[%(account)s], %(pick)s))
-    ORDER BY id FOR UPDATE"""
+    ORDER BY id FOR NO KEY UPDATE"""
 
 
 def lock_account_with_system(*, tenant_id: str, account_id: str, system_type: str, actor: Actor, action: str,
@@ -167,12 +174,13 @@ _HOLD_WITH_ACCOUNTS_LOCK = f"""
         SELECT {", ".join(f'hold."{f.column}"' for f in _HOLD_COLUMNS)},
                ARRAY(SELECT txn.kind || ':' || txn.id FROM {LedgerTransaction._meta.db_table} AS txn
                      WHERE txn.hold_id = hold.id ORDER BY txn.created_at, txn.id) AS transaction_refs
-        FROM {Hold._meta.db_table} AS hold WHERE hold.id = %(hold)s AND hold.tenant_id = %(tenant)s FOR UPDATE),
+        FROM {Hold._meta.db_table} AS hold WHERE hold.id = %(hold)s AND hold.tenant_id = %(tenant)s
+        FOR NO KEY UPDATE),
     accounts AS (
         SELECT * FROM {Account._meta.db_table} WHERE tenant_id = %(tenant)s AND id IN (
             SELECT * FROM ledger_account_rows(ARRAY(SELECT held.account_id FROM held) || %(also)s::varchar[],
                                               '{{}}', %(pick)s, ARRAY(SELECT held.reserve_account_id FROM held)))
-        ORDER BY id FOR UPDATE)
+        ORDER BY id FOR NO KEY UPDATE)
     SELECT held.*, {", ".join(f'accounts."{f.column}"' for f in _ACCOUNT_COLUMNS)}
     FROM held LEFT JOIN accounts ON true"""
 
@@ -216,7 +224,8 @@ def lock_holds(hold_ids: Iterable[str], *, skip_locked: bool = False) -> list[Ho
     ids = sorted(set(hold_ids))
     if not ids:
         return []
-    return list(holds_with_transaction_refs(Hold.objects.select_for_update(of=("self",), skip_locked=skip_locked))
+    return list(holds_with_transaction_refs(Hold.objects.select_for_update(of=("self",), skip_locked=skip_locked,
+                                                                           no_key=True))
                 .select_related("tenant").filter(pk__in=ids).order_by("pk"))
 
 
@@ -224,6 +233,6 @@ def lock_due_holds(*, now: datetime, batch: int) -> list[Hold]:
     """The expiry job's next batch: active holds past their expiry whose account takes entries,
     oldest first, skipping those another run holds (so runs share the work)."""
     return list(holds_with_transaction_refs(
-        Hold.objects.select_for_update(of=("self",), skip_locked=True).select_related("tenant"))
+        Hold.objects.select_for_update(of=("self",), skip_locked=True, no_key=True).select_related("tenant"))
         .filter(status=Hold.ACTIVE, expires_at__lte=now, account__status=Account.ACTIVE)
         .order_by("expires_at")[:batch])

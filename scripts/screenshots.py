@@ -71,6 +71,7 @@ def seed(base_url: str) -> dict[str, str]:
         # the demo's first payment (the others are the morning's settlement report)
         "payment": PaymentIntent.objects.get(**demo, status="succeeded", amount=4200).id,
         "account": Account.objects.get(**demo, name="Alice USD").id,
+        "reserve": Account.objects.get(**demo, currency="USD", account_type="reserve", is_system=True).id,
         "endpoint": WebhookEndpoint.objects.filter(**demo, status="enabled").order_by("created_at").first().id,
         "run": ReconciliationRun.objects.filter(**demo, trigger="demo").order_by("-started_at").first().id,
         "report": SettlementReport.objects.filter(**demo).order_by("-created_at").first().id,
@@ -120,6 +121,7 @@ def photograph(base_url: str, ids: dict[str, str]) -> list[Path]:
         shot(operator, "payment-intent", f"/admin/payments/paymentintent/{ids['payment']}/change/", full=True)
         shot(operator, "review-queue", "/admin/payments/paymentintent/?status__exact=requires_review")
         shot(operator, "account", f"/admin/ledger/account/{ids['account']}/change/", full=True)
+        shot(operator, "account-shards", f"/admin/ledger/account/{ids['reserve']}/change/", full=True)
         shot(operator, "holds-expiring", "/admin/ledger/hold/?attention=expiring_day")
         shot(operator, "endpoint", f"/admin/webhooks/webhookendpoint/{ids['endpoint']}/change/", full=True)
         shot(operator, "reconciliation-run", f"/admin/ledger/reconciliationrun/{ids['run']}/change/", full=True)

@@ -195,11 +195,12 @@ class TransactionListCreateView(TenantAPIView):
         values = data.validated_data
         entries = [EntryInput(account_id=e["account"], direction=e["direction"], amount=e["amount"],
                               currency=e.get("currency")) for e in values["entries"]]
-        txn = ledger_transaction_post(tenant=self.tenant, entries=entries, actor=self.actor,
-                                      description=values["description"], metadata=values["metadata"],
-                                      effective_at=values["effective_at"])
-        return Response(transaction_body(txn, entries=txn.posted_entries, fresh=True),  # type: ignore[attr-defined]
-                        status=status.HTTP_201_CREATED)
+        return self.answer_with_change(
+            status.HTTP_201_CREATED,
+            lambda txn: transaction_body(txn, entries=txn.posted_entries, fresh=True),  # type: ignore[attr-defined]
+            lambda: ledger_transaction_post(tenant=self.tenant, entries=entries, actor=self.actor,
+                                            description=values["description"], metadata=values["metadata"],
+                                            effective_at=values["effective_at"]))
 
 
 class TransactionDetailView(TenantAPIView):
@@ -245,10 +246,10 @@ class HoldListCreateView(TenantAPIView):
         data = HoldCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        hold = hold_place(tenant=self.tenant, account_id=values["account"], amount=values["amount"],
-                          expires_at=values.get("expires_at"), expires_in=values.get("expires_in"),
-                          reference=values["reference"], metadata=values["metadata"], actor=self.actor)
-        return Response(hold_body(hold), status=status.HTTP_201_CREATED)
+        return self.answer_with_change(status.HTTP_201_CREATED, hold_body, lambda: hold_place(
+            tenant=self.tenant, account_id=values["account"], amount=values["amount"],
+            expires_at=values.get("expires_at"), expires_in=values.get("expires_in"), reference=values["reference"],
+            metadata=values["metadata"], actor=self.actor))
 
 
 class HoldDetailView(TenantAPIView):
@@ -264,18 +265,17 @@ class HoldCaptureView(TenantAPIView):
         data = HoldCaptureInput(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        hold = hold_capture(tenant=self.tenant, hold_id=hold_id, destination_account_id=values["destination_account"],
-                            amount=values.get("amount"), final=values["final"], reason=values["reason"],
-                            actor=self.actor)
-        return Response(hold_body(hold))
+        return self.answer_with_change(status.HTTP_200_OK, hold_body, lambda: hold_capture(
+            tenant=self.tenant, hold_id=hold_id, destination_account_id=values["destination_account"],
+            amount=values.get("amount"), final=values["final"], reason=values["reason"], actor=self.actor))
 
 
 class HoldReleaseView(TenantAPIView):
     @extend_schema(operation_id="holds_release", request=ReasonInput, responses=HoldBody)
     @problems(HoldNotActive, *POSTING_PROBLEMS)
     def post(self, request: Request, hold_id: str) -> Response:
-        hold = hold_release(tenant=self.tenant, hold_id=hold_id, reason=reason_of(request), actor=self.actor)
-        return Response(hold_body(hold))
+        return self.answer_with_change(status.HTTP_200_OK, hold_body, lambda: hold_release(
+            tenant=self.tenant, hold_id=hold_id, reason=reason_of(request), actor=self.actor))
 
 
 class LedgerPeriodListView(TenantAPIView):

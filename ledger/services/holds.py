@@ -23,6 +23,7 @@ from audit.history import create_with_history, save_many_with_history, save_with
 from tenants.models import Tenant
 from tenants.selectors import Scope, tenant_object
 from webhooks.services.outbox import EventInput, event_emit, events_emit
+from zentra.db.before_commit import before_commit
 from zentra.errors import ValidationFailed
 
 from ..errors import AmountExceedsHold, CurrencyMismatch, HoldNotActive
@@ -141,10 +142,11 @@ def _hold_place(*, tenant: Tenant, account_id: str, amount: int, expires_at: dat
         else:
             _, _, locked = lock_account_with_system(tenant_id=tenant.id, account_id=account_id, system_type="reserve",
                                                     pick=shard_pick(hold_id), actor=actor, action="hold account")
-        return hold_place_locked(tenant=tenant, account=locked_row(locked, account_id), amount=amount,
-                                 expires_at=expires_at,
-                                 actor=actor, reference=reference, metadata=metadata, locked=locked,
-                                 lapsed_released=bool(lapsed_on), hold_id=hold_id)
+        hold = hold_place_locked(tenant=tenant, account=locked_row(locked, account_id), amount=amount,
+                                 expires_at=expires_at, actor=actor, reference=reference, metadata=metadata,
+                                 locked=locked, lapsed_released=bool(lapsed_on), hold_id=hold_id)
+        before_commit(hold)
+        return hold
 
 
 def hold_place_locked(*, tenant: Tenant, account: Account, amount: int, expires_at: datetime, actor: Actor,
@@ -188,9 +190,10 @@ def hold_capture(*, tenant: Tenant, hold_id: str, destination_account_id: str, a
                                                       action="capture hold",
                                                       also=[(destination_account_id, "destination_account")])
         active_hold(hold).tenant = tenant
-        return hold_capture_locked(hold=hold, destination=locked_row(locked, destination_account_id), amount=amount,
-                                   final=final,
-                                   reason=reason, actor=actor, locked=locked)
+        hold = hold_capture_locked(hold=hold, destination=locked_row(locked, destination_account_id), amount=amount,
+                                   final=final, reason=reason, actor=actor, locked=locked)
+        before_commit(hold)
+        return hold
 
 
 def hold_capture_locked(*, hold: Hold, destination: Account, actor: Actor, amount: int | None = None,
@@ -241,7 +244,9 @@ def hold_release(*, tenant: Tenant, hold_id: str, actor: Actor, reason: str = ""
         hold, locked = lock_tenant_hold_with_accounts(tenant_id=tenant.id, hold_id=hold_id, actor=actor,
                                                       action="release hold")
         active_hold(hold).tenant = tenant
-        return hold_release_locked(hold=hold, actor=actor, reason=reason, locked=locked)
+        hold = hold_release_locked(hold=hold, actor=actor, reason=reason, locked=locked)
+        before_commit(hold)
+        return hold
 
 
 def hold_release_locked(*, hold: Hold, actor: Actor, reason: str = "",

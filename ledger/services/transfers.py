@@ -13,6 +13,7 @@ from django.db import transaction
 from audit.actors import Actor, acting_as
 from tenants.models import Tenant
 from webhooks.services.outbox import event_emit
+from zentra.db.before_commit import before_commit
 
 from ..errors import AlreadyReversed, InvalidStateTransition
 from ..locks import lock_transaction
@@ -59,6 +60,7 @@ def _transfer_post(*, tenant: Tenant, entries: Sequence[EntryInput], actor: Acto
                            metadata=metadata, effective_at=effective_at, locked=locked,
                            lapsed_holds_released=bool(lapsed_on))
         _transaction_event(txn, "transaction.posted", actor)
+        before_commit(txn)
         return txn
 
 

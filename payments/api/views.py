@@ -77,11 +77,10 @@ class PaymentIntentListCreateView(TenantAPIView):
     @problems(CurrencyMismatch)
     def post(self, request: Request) -> Response:
         values = _validated(PaymentIntentCreateInput, request)
-        intent = payment_intent_create(tenant=self.tenant, amount=values["amount"], currency=values["currency"],
-                                       source_account_id=values["source_account"],
-                                       destination_account_id=values["destination_account"], rail=values["rail"],
-                                       metadata=values["metadata"], actor=self.actor)
-        return Response(payment_intent_body(intent), status=status.HTTP_201_CREATED)
+        return self.answer_with_change(status.HTTP_201_CREATED, payment_intent_body, lambda: payment_intent_create(
+            tenant=self.tenant, amount=values["amount"], currency=values["currency"],
+            source_account_id=values["source_account"], destination_account_id=values["destination_account"],
+            rail=values["rail"], metadata=values["metadata"], actor=self.actor))
 
 
 class PaymentIntentDetailView(TenantAPIView):
@@ -150,9 +149,9 @@ class PayoutListCreateView(TenantAPIView):
     @problems(InsufficientFunds, AccountNotActive, PolicyDenied)
     def post(self, request: Request) -> Response:
         values = _validated(PayoutCreateInput, request)
-        payout = payout_create(tenant=self.tenant, account_id=values["account"], amount=values["amount"],
-                               metadata=values["metadata"], actor=self.actor)
-        return Response(payout_body(payout), status=status.HTTP_201_CREATED)
+        return self.answer_with_change(status.HTTP_201_CREATED, payout_body, lambda: payout_create(
+            tenant=self.tenant, account_id=values["account"], amount=values["amount"], metadata=values["metadata"],
+            actor=self.actor))
 
 
 class PayoutDetailView(TenantAPIView):

@@ -25,6 +25,7 @@ from ledger.services.holds import hold_place_locked, holds_release_lapsed
 from ledger.services.postings import with_lapsed_holds_retry
 from ledger.services.system_accounts import system_accounts_refuse
 from tenants.models import Tenant
+from zentra.db.before_commit import before_commit
 from zentra.errors import InvalidStateTransition, ValidationFailed
 
 from ..models import IntentTransition, PaymentIntent, PolicyDecision
@@ -72,6 +73,7 @@ def payment_intent_create(*, tenant: Tenant, amount: int, currency: str, source_
                                                      at=timezone.now(), actor=str(actor), reason="created")
         intent.trail = IntentTrail(transitions=[transition], attempts=[], decisions=[])  # type: ignore[attr-defined]
         intent_event(intent, "payment_intent.created", actor)
+        before_commit(intent)
         return intent
 
 

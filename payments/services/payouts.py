@@ -18,6 +18,7 @@ from ledger.services.postings import EntryInput, post_entries, with_lapsed_holds
 from ledger.services.system_accounts import system_accounts_refuse
 from tenants.models import Tenant
 from webhooks.services.outbox import event_emit
+from zentra.db.before_commit import before_commit
 from zentra.errors import InvalidStateTransition
 
 from ..models import Payout, Provider, new_payout_id
@@ -78,6 +79,7 @@ def _payout_create(*, tenant: Tenant, account_id: str, amount: int, actor: Actor
                               EntryInput(payout_account.id, CREDIT, amount, row=True)],
                      locked=locked, lapsed_holds_released=bool(lapsed_on), shard_key=payout.id)
         _event(payout, "payout.created", actor)
+        before_commit(payout)
         return payout
 
 

@@ -16,6 +16,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -180,6 +181,13 @@ def idempotency_finish(claim: Claim, response: Response) -> None:
         response_body=getattr(response, "data", None),
         response_content_type=getattr(response, "content_type", None) or "",
     )
+
+
+def idempotency_answer(claim: Claim, status: int, body: Any) -> None:
+    """Store the answer inside the caller's transaction: the change's own, so the change and
+    its answer commit together (zentra/db/before_commit.py)."""
+    IdempotencyKey.objects.filter(pk=claim.record_id).update(
+        status=IdempotencyKey.COMPLETED, response_status=status, response_body=body, response_content_type="")
 
 
 def idempotency_keys_purge(*, now=None) -> int:

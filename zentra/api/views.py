@@ -13,12 +13,14 @@ from rest_framework.views import APIView
 from audit.actors import Actor
 from tenants.models import Tenant
 from tenants.selectors import Scope, tenant_object
+from zentra.db.before_commit import before_commit_hook
 from zentra.errors import NotFound, ValidationFailed
 
-from .idempotency import HEADER, Claim, IdempotentReplay, idempotency_begin, idempotency_finish
+from .idempotency import HEADER, Claim, IdempotentReplay, idempotency_answer, idempotency_begin, idempotency_finish
 from .pagination import list_body, paginate
 
 M = TypeVar("M", bound=Model)
+R = TypeVar("R")
 
 
 class TenantAPIView(APIView):
@@ -83,6 +85,26 @@ class TenantAPIView(APIView):
             self.request._request.idempotency_key = exc.record.key  # type: ignore[attr-defined]
             return exc.response()
         return super().handle_exception(exc)
+
+    def answer_with_change(self, status_code: int, render: Callable[[R], Mapping[str, Any]],
+                           change: Callable[[], R]) -> Response:
+        """Run `change` (a service call) with the answer stored under the request's
+        Idempotency-Key inside the change's own transaction (zentra/db/before_commit.py): one
+        commit for both, instead of one each. A service that hands over no result is answered
+        as before, after its commit."""
+        claim, stored = self._idempotency_claim, {}
+
+        def store(result: R) -> None:
+            stored["body"] = dict(render(result))
+            if claim is not None:
+                idempotency_answer(claim, status_code, stored["body"])
+
+        with before_commit_hook(store):
+            result = change()
+        if "body" not in stored:
+            return Response(render(result), status=status_code)
+        self._idempotency_claim = None  # answered, with the change
+        return Response(stored["body"], status=status_code)
 
     def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
         response = super().finalize_response(request, response, *args, **kwargs)
