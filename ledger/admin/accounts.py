@@ -98,9 +98,11 @@ class AccountAdmin(TenantScopedAdmin):
         if obj is None:
             return ["tenant", "customer", "name", "currency", "account_type", "normal_balance", "allow_overdraft",
                     "overdraft_limit", "metadata"]
+        # A hot account's sequences are its shards' own (the Shards table below), not one number.
+        sequence = ["shard_count"] if obj.shard_count > 1 else ["last_sequence"]
         return ["id", "tenant", "customer", "name", "currency", "account_type", "normal_balance", "status",
                 "under_review", "allow_overdraft", "overdraft_limit", "is_system", "posted", "held", "available",
-                "shard_count", "last_sequence", "metadata_table", "created_at"]
+                *sequence, "metadata_table", "created_at"]
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
