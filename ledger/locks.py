@@ -45,7 +45,7 @@ def shard_pick(key: str) -> int:
 
 
 ROW_LOCK = "FOR NO KEY UPDATE"
-_ROWS = f"SELECT * FROM {Account._meta.db_table} WHERE id IN (SELECT * FROM ledger_account_rows(%s, %s, %s, %s))"
+_ROWS = f"SELECT * FROM {Account._meta.db_table} WHERE id = ANY(ledger_account_rows(%s, %s, %s, %s))"
 _ACCOUNTS = f"{_ROWS} {{tenant}} ORDER BY id {{lock}}"
 
 
@@ -112,8 +112,8 @@ def lock_tenant_accounts(*, tenant_id: str, wanted: Sequence[tuple[str, str]], a
 
 
 _ACCOUNT_WITH_SYSTEM_LOCK = f"""
-    SELECT * FROM {Account._meta.db_table} WHERE tenant_id = %(tenant)s AND id IN (
-        SELECT * FROM ledger_account_rows(ARRAY[%(account)s,
+    SELECT * FROM {Account._meta.db_table} WHERE tenant_id = %(tenant)s AND id = ANY(
+        ledger_account_rows(ARRAY[%(account)s,
             (SELECT system.id FROM {Account._meta.db_table} AS system
              JOIN {Account._meta.db_table} AS own ON own.id = %(account)s AND system.tenant_id = own.tenant_id
                   AND system.currency = own.currency
@@ -177,9 +177,9 @@ _HOLD_WITH_ACCOUNTS_LOCK = f"""
         FROM {Hold._meta.db_table} AS hold WHERE hold.id = %(hold)s AND hold.tenant_id = %(tenant)s
         FOR NO KEY UPDATE),
     accounts AS (
-        SELECT * FROM {Account._meta.db_table} WHERE tenant_id = %(tenant)s AND id IN (
-            SELECT * FROM ledger_account_rows(ARRAY(SELECT held.account_id FROM held) || %(also)s::varchar[],
-                                              '{{}}', %(pick)s, ARRAY(SELECT held.reserve_account_id FROM held)))
+        SELECT * FROM {Account._meta.db_table} WHERE tenant_id = %(tenant)s AND id = ANY(
+            ledger_account_rows(ARRAY(SELECT held.account_id FROM held) || %(also)s::varchar[],
+                                '{{}}', %(pick)s, ARRAY(SELECT held.reserve_account_id FROM held)))
         ORDER BY id FOR NO KEY UPDATE)
     SELECT held.*, {", ".join(f'accounts."{f.column}"' for f in _ACCOUNT_COLUMNS)}
     FROM held LEFT JOIN accounts ON true"""
