@@ -1,15 +1,15 @@
 """Every row lock the ledger takes, in one place and one order.
 
 Order, everywhere: hold rows first (by primary key), then account rows (by primary key).
+Two postings touching the same accounts then queue behind each other instead of deadlocking
+(each would otherwise hold one row the other waits for), and capture, release and expiry of
+one hold queue on the hold row, so exactly one resolution wins.
 
 Strength: FOR NO KEY UPDATE, what an UPDATE of a balance takes anyway. It does not conflict with
 the FOR KEY SHARE that foreign-key checks take on the rows they reference (an intent naming
 its merchant, an entry its account), so inserting those never queues behind a posting's
 locks: with FOR UPDATE, a busy merchant row queued intent creations behind settlements, and
 the queue's tuple lock deadlocked three such transactions under load (bench/intents.py).
-Two postings touching the same accounts then queue behind each other instead of deadlocking
-(each would otherwise hold one row the other waits for), and capture, release and expiry of
-one hold queue on the hold row, so exactly one resolution wins.
 
 Locks are taken within the caller's tenant: a row of another tenant is never locked, it is
 missing, and the caller answers 404 through the one tenant-scoped lookup (tenants.selectors).
@@ -34,7 +34,7 @@ from django.db.models import Field, Model
 from audit.actors import Actor
 from tenants.selectors import Scope, first_missing, object_not_found, tenant_object
 
-from .models import Account, Hold, LedgerTransaction
+from .models import Account, Hold, LedgerTransaction, logical_account_of
 from .selectors import holds_with_transaction_refs
 
 
@@ -98,6 +98,13 @@ def lock_tenant_accounts(*, tenant_id: str, wanted: Sequence[tuple[str, str]], a
     is NotFound naming its field, with evidence when it belongs to another tenant. Returns every
     row, `already` included, by row id."""
     held = dict(already or {})
+    # A shard row is the ledger's layout, not an account anyone names: unless the caller asks
+    # for it as such (`exact`) or already holds it, it is missing like any unknown id.
+    named_shard = next(((account_id, field) for account_id, field in wanted if logical_account_of(account_id)[1]
+                        and account_id not in exact and account_id not in held), None)
+    if named_shard is not None:
+        raise object_not_found(Account, named_shard[0], scope=Scope.of_tenant(tenant_id, actor), action=action,
+                               label="account", field=named_shard[1])
     missing_rows = [account_id for account_id, _ in wanted if not _covered(account_id, held, whole, exact)]
     locked = lock_accounts(missing_rows, tenant_id=tenant_id, lock=lock, whole=whole, pick=pick,
                            exact=[account_id for account_id in missing_rows if account_id in exact])

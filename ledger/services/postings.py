@@ -24,7 +24,6 @@ from django.utils import timezone
 from audit.actors import Actor
 from audit.context import current_request_id
 from tenants.models import Tenant
-from tenants.selectors import Scope, object_not_found
 from zentra.db.rowsets import rows_param, rows_select
 from zentra.errors import ValidationFailed
 
@@ -47,7 +46,6 @@ from ..models import (
     Hold,
     LedgerEntry,
     LedgerTransaction,
-    logical_account_of,
     new_transaction_id,
     shard_row_id,
 )
@@ -115,8 +113,6 @@ def _check_accounts(entries: Sequence[tuple[int, EntryInput]], accounts: dict[st
 # Releases and expiries only give reserved funds back to their owner, and an adjusting posting is
 # how two people put a break right: none of them waits for the review it may be part of.
 RETURNS_RESERVED_FUNDS = {"release", "expiry", "adjustment"}
-# Postings whose accounts a person names: by their logical ids only.
-BY_HAND = {"transfer", "adjustment"}
 
 
 def _check_under_review(entries: Sequence[tuple[int, EntryInput]], accounts: dict[str, Account]) -> None:
@@ -223,13 +219,6 @@ def post_entries(*, tenant: Tenant, entries: Sequence[EntryInput], actor: Actor,
     hold, intent or payout the posting belongs to; the transaction's id when absent). The
     returned transaction carries its entries (`posted_entries`)."""
     _validate_shape(entries)
-    if kind in BY_HAND:
-        # Shard rows are the ledger's own layout, not accounts anyone names (404, as elsewhere).
-        first_shard = next((i for i, e in enumerate(entries) if logical_account_of(e.account_id)[1]), None)
-        if first_shard is not None:
-            raise object_not_found(Account, entries[first_shard].account_id,
-                                   scope=Scope.of_tenant(tenant.id, actor), action="post entry", label="account",
-                                   field=f"entries[{first_shard}].account")
     if effective_at is not None:
         # Only a posting given its own date can fall in a closed period; the trigger of
         # migration 0013 checks every one, and waits for a close in progress.

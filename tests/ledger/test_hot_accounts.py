@@ -185,9 +185,17 @@ def test_a_shard_row_cannot_be_named_by_hand(tenant_a, make_account):
     merchant = make_account(account_type="merchant", customer="m_1")
     account_shards_set(tenant=tenant_a.tenant, account_id=merchant["id"], shards=2, actor=ACTOR)
     before = ledger_snapshot()
-    body = assert_problem(tenant_a.post("/v1/transactions", transfer_body(
-        customer, {"id": shard_row_id(merchant["id"], 1)}, 100)), 404, "not_found")
+    shard = shard_row_id(merchant["id"], 1)
+    body = assert_problem(tenant_a.post("/v1/transactions", transfer_body(customer, {"id": shard}, 100)), 404,
+                          "not_found")
     assert body["errors"][0]["field"] == "entries[1].account"
+    # nor as a payment's destination, a hold's or a payout's account
+    body = assert_problem(tenant_a.post("/v1/payment_intents", {
+        "amount": 100, "currency": "USD", "source_account": customer["id"], "destination_account": shard}), 404,
+        "not_found")
+    assert body["errors"][0]["field"] == "destination_account"
+    assert_problem(tenant_a.post("/v1/holds", {"account": shard, "amount": 1, "expires_in": 60}), 404, "not_found")
+    assert_problem(tenant_a.post("/v1/payouts", {"account": shard, "amount": 1}), 404, "not_found")
     assert ledger_snapshot() == before
 
 
