@@ -44,9 +44,18 @@ def shard_pick(key: str) -> int:
     return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big") >> 1
 
 
-ROW_LOCK = "FOR NO KEY UPDATE"
-_ROWS = f"SELECT * FROM {Account._meta.db_table} WHERE id = ANY(ledger_account_rows(%s, %s, %s, %s))"
-_ACCOUNTS = f"{_ROWS} {{tenant}} ORDER BY id {{lock}}"
+ROW_LOCK = "FOR NO KEY UPDATE OF account"
+
+
+def _rows_of(arguments: str) -> str:
+    """The accounts table joined to the row ids ledger_account_rows(`arguments`) gives: the ids
+    computed once (a function beside another condition, the tenant's, may be evaluated again
+    for every row scanned), each row then found by its primary key."""
+    return (f"unnest((SELECT ledger_account_rows({arguments}))) AS wanted(row_id) "
+            f"JOIN {Account._meta.db_table} AS account ON account.id = wanted.row_id")
+
+
+_ACCOUNTS = f"SELECT account.* FROM {_rows_of('%s, %s, %s, %s')} {{tenant}} ORDER BY account.id {{lock}}"
 
 
 def lock_accounts(account_ids: Iterable[str], *, tenant_id: str | None = None, lock: bool = True,
@@ -59,7 +68,8 @@ def lock_accounts(account_ids: Iterable[str], *, tenant_id: str | None = None, l
     if not ids and not exact:
         return {}
     # Every posting passes here: a hand-written statement spares the ORM's query compilation.
-    sql = _ACCOUNTS.format(tenant="" if tenant_id is None else "AND tenant_id = %s", lock=ROW_LOCK if lock else "")
+    sql = _ACCOUNTS.format(tenant="" if tenant_id is None else "WHERE account.tenant_id = %s",
+                           lock=ROW_LOCK if lock else "")
     params: list[object] = [ids, sorted(set(whole)), pick, sorted(set(exact))]
     rows = Account.objects.raw(sql, params if tenant_id is None else [*params, tenant_id])
     return {account.id: account for account in rows}
@@ -118,15 +128,14 @@ def lock_tenant_accounts(*, tenant_id: str, wanted: Sequence[tuple[str, str]], a
     return held
 
 
+_SYSTEM_OF_ACCOUNT = f"""
+    SELECT system.id FROM {Account._meta.db_table} AS system
+      JOIN {Account._meta.db_table} AS own ON own.id = %(account)s AND system.tenant_id = own.tenant_id
+           AND system.currency = own.currency
+     WHERE system.account_type = %(system_type)s AND system.is_system AND system.shard_of_id IS NULL"""
 _ACCOUNT_WITH_SYSTEM_LOCK = f"""
-    SELECT * FROM {Account._meta.db_table} WHERE tenant_id = %(tenant)s AND id = ANY(
-        ledger_account_rows(ARRAY[%(account)s,
-            (SELECT system.id FROM {Account._meta.db_table} AS system
-             JOIN {Account._meta.db_table} AS own ON own.id = %(account)s AND system.tenant_id = own.tenant_id
-                  AND system.currency = own.currency
-             WHERE system.account_type = %(system_type)s AND system.is_system AND system.shard_of_id IS NULL)],
-            ARRAY[%(account)s], %(pick)s))
-    ORDER BY id FOR NO KEY UPDATE"""
+    SELECT account.* FROM {_rows_of(f"ARRAY[%(account)s, ({_SYSTEM_OF_ACCOUNT})], ARRAY[%(account)s], %(pick)s")}
+    WHERE account.tenant_id = %(tenant)s ORDER BY account.id {ROW_LOCK}"""
 
 
 def lock_account_with_system(*, tenant_id: str, account_id: str, system_type: str, actor: Actor, action: str,
@@ -176,6 +185,8 @@ def lock_tenant_periods(*, tenant_id: str) -> None:
 M = TypeVar("M", bound=Model)
 _HOLD_COLUMNS: list[Field] = [field for field in Hold._meta.concrete_fields if isinstance(field, Field)]
 _ACCOUNT_COLUMNS: list[Field] = [field for field in Account._meta.concrete_fields if isinstance(field, Field)]
+_HELD_ACCOUNTS = ("ARRAY(SELECT held.account_id FROM held) || %(also)s::varchar[], '{}', %(pick)s, "
+                  "ARRAY(SELECT held.reserve_account_id FROM held)")
 _HOLD_WITH_ACCOUNTS_LOCK = f"""
     WITH held AS (
         SELECT {", ".join(f'hold."{f.column}"' for f in _HOLD_COLUMNS)},
@@ -184,10 +195,8 @@ _HOLD_WITH_ACCOUNTS_LOCK = f"""
         FROM {Hold._meta.db_table} AS hold WHERE hold.id = %(hold)s AND hold.tenant_id = %(tenant)s
         FOR NO KEY UPDATE),
     accounts AS (
-        SELECT * FROM {Account._meta.db_table} WHERE tenant_id = %(tenant)s AND id = ANY(
-            ledger_account_rows(ARRAY(SELECT held.account_id FROM held) || %(also)s::varchar[],
-                                '{{}}', %(pick)s, ARRAY(SELECT held.reserve_account_id FROM held)))
-        ORDER BY id FOR NO KEY UPDATE)
+        SELECT account.* FROM {_rows_of(_HELD_ACCOUNTS)}
+        WHERE account.tenant_id = %(tenant)s ORDER BY account.id {ROW_LOCK})
     SELECT held.*, {", ".join(f'accounts."{f.column}"' for f in _ACCOUNT_COLUMNS)}
     FROM held LEFT JOIN accounts ON true"""
 

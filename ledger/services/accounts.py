@@ -23,7 +23,7 @@ from ..locks import lock_tenant_account
 from ..models import ACCOUNT_TYPES, CREDIT, DEBIT, SYSTEM_ACCOUNT_TYPES, Account
 from ..selectors import hold_totals, posted_balance
 from ..shapes import account_body
-from .shards import account_shards_extend
+from .shards import shard_rows_create
 from .system_accounts import system_accounts_refuse
 
 
@@ -70,14 +70,16 @@ def account_create(*, tenant: Tenant, currency: str, account_type: str, actor: A
 
 def _account_open(*, tenant: Tenant, currency: str, account_type: str, actor: Actor, customer: str, name: str,
                   normal_balance: str, allow_overdraft: bool, overdraft_limit: int | None,
-                  metadata: dict[str, Any] | None, is_system: bool) -> Account:
+                  metadata: dict[str, Any] | None, is_system: bool, shards: int = 1) -> Account:
     with transaction.atomic(), acting_as(actor):
         account = Account(tenant=tenant, currency=currency, account_type=account_type, customer=customer, name=name,
                           normal_balance=normal_balance, allow_overdraft=allow_overdraft,
-                          overdraft_limit=overdraft_limit, metadata=metadata or {}, is_system=is_system)
+                          overdraft_limit=overdraft_limit, metadata=metadata or {}, is_system=is_system,
+                          shard_count=shards)
         account.full_clean()
         account._change_reason = "opened"  # type: ignore[attr-defined]
         account.save()
+        shard_rows_create(account)  # a hot account's other rows, before anything can post to it
         _account_event(account, "account.created", actor)
         return account
 
@@ -108,13 +110,12 @@ def account_system_ensure(*, tenant: Tenant, currency: str, actor: Actor) -> dic
         if account is None:
             try:
                 with transaction.atomic():
+                    # Every hold, settlement or payout of the currency meets here: opened spread.
                     account = _account_open(tenant=tenant, currency=currency, account_type=account_type, actor=actor,
                                             customer="", name=f"{account_type.capitalize()} {currency}",
                                             metadata=None, overdraft_limit=None, is_system=True,
+                                            shards=settings.ZENTRA_SYSTEM_ACCOUNT_SHARDS,
                                             **_SYSTEM_ACCOUNT_SHAPES[account_type])  # type: ignore[arg-type]
-                    # Every hold, settlement or payout of the currency meets here: spread it.
-                    account_shards_extend(account, shards=settings.ZENTRA_SYSTEM_ACCOUNT_SHARDS, actor=actor,
-                                          reason="system account spread over its shards")
             except IntegrityError:
                 account = Account.objects.get(tenant=tenant, currency=currency, account_type=account_type,
                                               is_system=True)

@@ -23,6 +23,20 @@ from ..shapes import account_body
 MAX_SHARDS = 256
 
 
+def shard_rows_create(account: Account, first: int = 1) -> None:
+    """The shard rows `first` .. shard_count - 1 of a logical account, each a copy of its terms
+    starting at zero, in one statement (an account opened sharded, or spread further)."""
+    Account.rows.bulk_create([
+        Account(id=shard_row_id(account.id, shard), shard_of=account, shard=shard, shard_count=account.shard_count,
+                tenant_id=account.tenant_id, customer=account.customer, name=f"{account.name} (shard {shard})",
+                currency=account.currency, account_type=account.account_type,
+                normal_balance=account.normal_balance, status=account.status,
+                allow_overdraft=account.allow_overdraft, overdraft_limit=account.overdraft_limit,
+                is_system=account.is_system, max_single_debit=account.max_single_debit,
+                max_daily_debit=account.max_daily_debit, metadata={})
+        for shard in range(first, account.shard_count)])
+
+
 def account_shards_set(*, tenant: Tenant, account_id: str, shards: int, actor: Actor, reason: str = "") -> Account:
     """Spread the account over `shards` rows (at least as many as it has). Emits account.sharded."""
     with transaction.atomic(), acting_as(actor):
@@ -51,16 +65,9 @@ def account_shards_extend(account: Account, *, shards: int, actor: Actor, reason
     if shards == account.shard_count:
         return account
     Account.rows.filter(shard_of=account.pk).update(shard_count=shards)
-    Account.rows.bulk_create([
-        Account(id=shard_row_id(account.id, shard), shard_of=account, shard=shard, shard_count=shards,
-                tenant_id=account.tenant_id, customer=account.customer, name=f"{account.name} (shard {shard})",
-                currency=account.currency, account_type=account.account_type,
-                normal_balance=account.normal_balance, status=account.status,
-                allow_overdraft=account.allow_overdraft, overdraft_limit=account.overdraft_limit,
-                is_system=account.is_system, max_single_debit=account.max_single_debit,
-                max_daily_debit=account.max_daily_debit, metadata={})
-        for shard in range(account.shard_count, shards)])
+    first_new = account.shard_count
     account.shard_count = shards
+    shard_rows_create(account, first_new)
     # The logical row's history records the change (the rows themselves only follow it).
     account._change_reason = reason or f"spread over {shards} shards"  # type: ignore[attr-defined]
     account.save(update_fields=["shard_count"])
