@@ -24,8 +24,9 @@ class Balances:
 
 
 def account_row_ids(account: Account) -> list[str]:
-    """The physical rows of an account: itself, then its shards (ARCHITECTURE.md, Hot accounts)."""
-    return [shard_row_id(account.id, shard) for shard in range(account.shard_count)]
+    """The physical rows of the account a row belongs to (its logical row or any of its shards):
+    the logical row, then its shards (ARCHITECTURE.md, Hot accounts)."""
+    return [shard_row_id(account.logical_id, shard) for shard in range(account.shard_count)]
 
 
 def posted_balance_as_of(account: Account, as_of: datetime) -> int:
@@ -51,7 +52,7 @@ def posted_balance(account: Account) -> int:
         return account.posted_balance
     if hasattr(account, "shards_posted_total"):  # read with its page (with_hold_totals)
         return account.posted_balance + int(account.shards_posted_total)
-    return int(Account.rows.filter(Q(pk=account.pk) | Q(shard_of=account.pk))
+    return int(Account.rows.filter(pk__in=account_row_ids(account))
                .aggregate(total=Sum("posted_balance", default=0))["total"])
 
 

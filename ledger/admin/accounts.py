@@ -17,7 +17,7 @@ from tenants.roles import OPERATE
 from zentra.errors import ValidationFailed
 
 from ..currencies import EXPONENTS, format_minor
-from ..models import Account, Hold, LedgerEntry, logical_account_of
+from ..models import MAX_SHARDS, Account, Hold, LedgerEntry, logical_account_of
 from ..selectors import (
     account_balances,
     account_row_ids,
@@ -27,7 +27,7 @@ from ..selectors import (
 )
 from ..services.accounts import account_close, account_create, account_freeze, account_unfreeze, account_values_check
 from ..services.holds import hold_place
-from ..services.shards import MAX_SHARDS, account_shards_set
+from ..services.shards import account_shards_set
 from .filters import CurrencyListFilter
 
 STATEMENT_PAGE = 50

@@ -9,6 +9,7 @@ from .core import (
     CREDIT,
     DEBIT,
     MAX_AMOUNT,
+    MAX_SHARDS,
     SYSTEM_ACCOUNT_TYPES,
     TRANSACTION_KINDS,
     Account,
@@ -39,7 +40,7 @@ from .verification import (
 )
 
 __all__ = [
-    "ACCOUNT_TYPES", "BREAK_RESOLUTIONS", "CLIENT_ACCOUNT_TYPES", "CREDIT", "DEBIT", "MAX_AMOUNT",
+    "ACCOUNT_TYPES", "BREAK_RESOLUTIONS", "CLIENT_ACCOUNT_TYPES", "CREDIT", "DEBIT", "MAX_AMOUNT", "MAX_SHARDS",
     "SETTLEMENT_BREAK_KINDS", "SYSTEM_ACCOUNT_TYPES", "TRANSACTION_KINDS", "Account", "BreakComment", "CheckpointHead",
     "Hold", "LedgerCheckpoint", "LedgerEntry", "LedgerPeriod", "LedgerPeriodBalance", "LedgerTransaction",
     "ReconciliationBreak", "ReconciliationRun", "logical_account_of", "new_account_id", "new_break_id",

@@ -29,6 +29,7 @@ def new_account_id() -> str:
 # so an entry's row names its logical account and shard without a lookup; the database checks
 # the shape (account_shard_row_id).
 SHARD_SEPARATOR = ".s"
+MAX_SHARDS = 256
 
 
 def shard_row_id(logical_id: str, shard: int) -> str:
@@ -131,7 +132,7 @@ class Account(models.Model):
             models.UniqueConstraint(fields=["tenant", "currency", "account_type"],
                                     condition=Q(is_system=True, shard_of__isnull=True),
                                     name="account_one_system_account_per_type"),
-            models.CheckConstraint(condition=Q(shard_count__gte=1) & Q(shard_count__lte=256),
+            models.CheckConstraint(condition=Q(shard_count__gte=1) & Q(shard_count__lte=MAX_SHARDS),
                                    name="account_shard_count_in_range"),
             # A shard row is "<logical>.s<k>" with 0 < k < shard_count; a logical row is shard 0.
             models.CheckConstraint(

@@ -47,8 +47,8 @@ from ..models import (
     LedgerEntry,
     LedgerTransaction,
     new_transaction_id,
-    shard_row_id,
 )
+from ..selectors import account_row_ids
 from .periods import PERIOD_OPEN_CONSTRAINT, period_closed_error, period_refuse_closed
 from .system_accounts import system_accounts_refuse
 
@@ -148,8 +148,7 @@ def _check_debit_limits(locked: dict[str, Account], deltas: dict[str, int]) -> N
                                f"{-delta} requested")
         if account.max_daily_debit is not None:
             midnight = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
-            rows = [shard_row_id(account_id, shard) for shard in range(account.shard_count)]
-            spent = (LedgerEntry.objects.filter(account_id__in=rows, created_at__gte=midnight)
+            spent = (LedgerEntry.objects.filter(account_id__in=account_row_ids(account), created_at__gte=midnight)
                      .exclude(direction=account.normal_balance).aggregate(total=Sum("amount"))["total"] or 0)
             if spent + -delta > account.max_daily_debit:
                 raise PolicyDenied(f"Account {account_id} allows {account.max_daily_debit} of debits per day; "
@@ -160,10 +159,12 @@ def _has_lapsed_holds(account_id: str) -> bool:
     return Hold.objects.filter(account_id=account_id, status=Hold.ACTIVE, expires_at__lte=timezone.now()).exists()
 
 
-def _short(account_id: str, available: int, requested: int, lapsed_holds_released: bool) -> Exception:
-    if not lapsed_holds_released and _has_lapsed_holds(account_id):
-        return LapsedHoldsFirst([account_id])
-    return InsufficientFunds(f"Account {account_id} has {available} available, {requested} requested")
+def _short(accounts_short: Sequence[str], available: int, requested: int, lapsed_holds_released: bool) -> Exception:
+    """The refusal of a posting its accounts cannot cover (the first named in the message), or,
+    when expired holds not yet released would cover it, the signal to release them first."""
+    if not lapsed_holds_released and any(_has_lapsed_holds(account_id) for account_id in accounts_short):
+        return LapsedHoldsFirst(list(accounts_short))
+    return InsufficientFunds(f"Account {accounts_short[0]} has {available} available, {requested} requested")
 
 
 def _on_rows(entries: Sequence[EntryInput], locked: dict[str, Account], pick: int,
@@ -197,7 +198,7 @@ def _on_rows(entries: Sequence[EntryInput], locked: dict[str, Account], pick: in
                         wanted -= take
                 if wanted:
                     available = sum(row.posted_balance + moved[row.id] - floor for row in shards)
-                    raise _short(entry.account_id, available, entry.amount, lapsed_holds_released)
+                    raise _short([entry.account_id], available, entry.amount, lapsed_holds_released)
             else:
                 chosen = [row for row in shards if row.shard == pick % row.shard_count] or shards
                 placed.append((index, EntryInput(chosen[0].id, entry.direction, entry.amount, entry.currency,
@@ -264,13 +265,10 @@ def posting_prepare(*, tenant: Tenant, entries: Sequence[EntryInput], actor: Act
              if delta < 0 and (floor := balance_floor(locked[account_id])) is not None
              and locked[account_id].posted_balance + delta < floor]
     if short:
-        accounts_short = [locked[row_id].logical_id for row_id in short]
-        if not lapsed_holds_released and any(_has_lapsed_holds(account_id) for account_id in accounts_short):
-            raise LapsedHoldsFirst(accounts_short)
         account = locked[short[0]]
         available = account.posted_balance - (balance_floor(account) or 0)
-        raise InsufficientFunds(f"Account {account.logical_id} has {available} available, "
-                                f"{-deltas[account.id]} requested")
+        raise _short([locked[row_id].logical_id for row_id in short], available, -deltas[account.id],
+                     lapsed_holds_released)
     _check_debit_limits(locked, deltas)
     for account_id, delta in deltas.items():
         if abs(locked[account_id].posted_balance + delta) > MAX_AMOUNT:

@@ -17,10 +17,8 @@ from zentra.errors import ValidationFailed
 
 from ..errors import InvalidStateTransition
 from ..locks import lock_tenant_account
-from ..models import Account, shard_row_id
+from ..models import MAX_SHARDS, Account, shard_row_id
 from ..shapes import account_body
-
-MAX_SHARDS = 256
 
 
 def shard_rows_create(account: Account, first: int = 1) -> None:
@@ -38,39 +36,35 @@ def shard_rows_create(account: Account, first: int = 1) -> None:
 
 
 def account_shards_set(*, tenant: Tenant, account_id: str, shards: int, actor: Actor, reason: str = "") -> Account:
-    """Spread the account over `shards` rows (at least as many as it has). Emits account.sharded."""
+    """Spread the account over `shards` rows (at least as many as it has), adding the missing
+    shard rows. Emits account.sharded."""
+    if isinstance(shards, bool) or not isinstance(shards, int) or not 1 <= shards <= MAX_SHARDS:
+        raise ValidationFailed(f"shards must be a whole number from 1 to {MAX_SHARDS}",
+                               errors=[{"field": "shards", "message": f"From 1 to {MAX_SHARDS}."}])
     with transaction.atomic(), acting_as(actor):
         account = lock_tenant_account(tenant_id=tenant.id, account_id=account_id, actor=actor,
                                       action="shard account")
         account.tenant = tenant
-        return account_shards_extend(account, shards=shards, actor=actor, reason=reason)
-
-
-def account_shards_extend(account: Account, *, shards: int, actor: Actor, reason: str = "") -> Account:
-    """On a locked logical account, inside the caller's transaction: add the missing shard rows."""
-    if isinstance(shards, bool) or not isinstance(shards, int) or not 1 <= shards <= MAX_SHARDS:
-        raise ValidationFailed(f"shards must be a whole number from 1 to {MAX_SHARDS}",
-                               errors=[{"field": "shards", "message": f"From 1 to {MAX_SHARDS}."}])
-    if shards < account.shard_count:
-        raise ValidationFailed(f"Account {account.id} has {account.shard_count} shards; shards hold entries and are "
-                               "never removed", errors=[{"field": "shards",
-                                                         "message": f"At least {account.shard_count}."}])
-    if account.status == Account.CLOSED:
-        raise InvalidStateTransition(f"Account {account.id} is closed")
-    if account.allow_overdraft and not account.is_system:
-        # A debit of a sharded account draws from each shard down to its own floor: an
-        # overdraft (a floor below zero for the account as a whole) has no such split.
-        raise ValidationFailed(f"Account {account.id} allows an overdraft; only accounts without one are sharded",
-                               errors=[{"field": "shards", "message": "Not for an account with an overdraft."}])
-    if shards == account.shard_count:
+        if shards < account.shard_count:
+            raise ValidationFailed(f"Account {account.id} has {account.shard_count} shards; shards hold entries and "
+                                   "are never removed", errors=[{"field": "shards",
+                                                                 "message": f"At least {account.shard_count}."}])
+        if account.status == Account.CLOSED:
+            raise InvalidStateTransition(f"Account {account.id} is closed")
+        if account.allow_overdraft and not account.is_system:
+            # A debit of a sharded account draws from each shard down to its own floor: an
+            # overdraft (a floor below zero for the account as a whole) has no such split.
+            raise ValidationFailed(f"Account {account.id} allows an overdraft; only accounts without one are "
+                                   "sharded", errors=[{"field": "shards",
+                                                       "message": "Not for an account with an overdraft."}])
+        if shards == account.shard_count:
+            return account
+        Account.rows.filter(shard_of=account.pk).update(shard_count=shards)
+        first_new, account.shard_count = account.shard_count, shards
+        shard_rows_create(account, first_new)
+        # The logical row's history records the change (the rows themselves only follow it).
+        account._change_reason = reason or f"spread over {shards} shards"  # type: ignore[attr-defined]
+        account.save(update_fields=["shard_count"])
+        event_emit(tenant=account.tenant, type="account.sharded", resource_id=account.id,
+                   data_object=dict(account_body(account)), actor=actor)
         return account
-    Account.rows.filter(shard_of=account.pk).update(shard_count=shards)
-    first_new = account.shard_count
-    account.shard_count = shards
-    shard_rows_create(account, first_new)
-    # The logical row's history records the change (the rows themselves only follow it).
-    account._change_reason = reason or f"spread over {shards} shards"  # type: ignore[attr-defined]
-    account.save(update_fields=["shard_count"])
-    event_emit(tenant=account.tenant, type="account.sharded", resource_id=account.id,
-               data_object=dict(account_body(account)), actor=actor)
-    return account

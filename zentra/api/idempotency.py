@@ -175,19 +175,16 @@ def idempotency_finish(claim: Claim, response: Response) -> None:
         else:
             IdempotencyKey.objects.filter(pk=claim.record_id, status=IdempotencyKey.IN_PROGRESS).delete()
         return
-    IdempotencyKey.objects.filter(pk=claim.record_id).update(
-        status=IdempotencyKey.COMPLETED,
-        response_status=response.status_code,
-        response_body=getattr(response, "data", None),
-        response_content_type=getattr(response, "content_type", None) or "",
-    )
+    idempotency_answer(claim, response.status_code, getattr(response, "data", None),
+                       content_type=getattr(response, "content_type", None) or "")
 
 
-def idempotency_answer(claim: Claim, status: int, body: Any) -> None:
-    """Store the answer inside the caller's transaction: the change's own, so the change and
-    its answer commit together (zentra/db/before_commit.py)."""
+def idempotency_answer(claim: Claim, status: int, body: Any, *, content_type: str = "") -> None:
+    """Store the answer, in the caller's transaction: after the change (idempotency_finish), or
+    inside the change's own, so the two commit together (zentra/db/before_commit.py)."""
     IdempotencyKey.objects.filter(pk=claim.record_id).update(
-        status=IdempotencyKey.COMPLETED, response_status=status, response_body=body, response_content_type="")
+        status=IdempotencyKey.COMPLETED, response_status=status, response_body=body,
+        response_content_type=content_type)
 
 
 def idempotency_keys_purge(*, now=None) -> int:
